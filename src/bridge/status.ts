@@ -1,0 +1,28 @@
+import { isStorageError } from "../errors.ts";
+
+/**
+ * Status codes that cross the native boundary with every result. The C++ shim maps them to
+ * OrthancPluginErrorCode in one table (native/error_map.h); keep both lists in step.
+ */
+export const BridgeStatus = {
+  Ok: 0,
+  NotFound: 1,
+  Integrity: 2,
+  Timeout: 3,
+  Failure: 4,
+} as const;
+export type BridgeStatus = (typeof BridgeStatus)[keyof typeof BridgeStatus];
+
+export function statusForError(error: unknown): BridgeStatus {
+  if (!isStorageError(error)) return BridgeStatus.Failure;
+  switch (error.code) {
+    case "not-found":
+      return BridgeStatus.NotFound;
+    case "integrity":
+      return BridgeStatus.Integrity;
+    case "timeout":
+      return BridgeStatus.Timeout;
+    default:
+      return BridgeStatus.Failure;
+  }
+}

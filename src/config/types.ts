@@ -1,0 +1,77 @@
+/**
+ * The parsed, frozen plugin configuration. Produced once by parsePluginConfiguration()
+ * from Orthanc's "AzureBlobStorage" section; every other module takes what it needs from here.
+ */
+
+/** How the plugin authenticates to Blob Storage. Exactly one is configured. */
+export type StorageAuth =
+  | { readonly kind: "connection-string"; readonly connectionString: string }
+  | { readonly kind: "sas"; readonly accountUrl: string; readonly sasToken: string }
+  | {
+      /** Account URL + the Azure credential chain (environment, workload identity, managed identity). */
+      readonly kind: "token-credential";
+      readonly accountUrl: string;
+      /** Selects a user-assigned managed identity. */
+      readonly managedIdentityClientId?: string;
+    };
+
+export interface RequestSettings {
+  /** Per-HTTP-try timeout. */
+  readonly requestTimeoutMs: number;
+  /** Retries after the first try (0 = no retry). */
+  readonly maxRetries: number;
+  readonly retryDelayMs: number;
+  readonly maxRetryDelayMs: number;
+  /** Deadline for a whole storage operation, retries included; the shim waits this long plus a grace period. */
+  readonly operationTimeoutMs: number;
+  /** Blob-store operations in flight at once; more wait in a queue. */
+  readonly maxConcurrentRequests: number;
+  /** Blobs up to this size go up in one Put Blob request; larger ones in parallel blocks. */
+  readonly singleUploadThresholdBytes: number;
+  readonly uploadBlockSizeBytes: number;
+  /** Blocks uploaded in parallel for one large blob. */
+  readonly uploadConcurrency: number;
+}
+
+export interface KeyVaultSettings {
+  readonly baseUrl?: string;
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+  readonly kid?: string;
+}
+
+export interface EncryptionSettings {
+  /** Always false in this version: EncryptionEnabled: true is refused at parse time. */
+  readonly enabled: boolean;
+  readonly keyDecayCount?: number;
+  readonly keyPoolSize?: number;
+  readonly keyVault?: KeyVaultSettings;
+}
+
+export interface PluginConfig {
+  readonly storage: {
+    readonly auth: StorageAuth;
+    readonly containerName: string;
+    readonly createContainerIfNotExists: boolean;
+    /** "" or a prefix ending in "/", e.g. "orthanc-a/". */
+    readonly blobNamePrefix: string;
+  };
+  readonly requests: RequestSettings;
+  readonly encryption: EncryptionSettings;
+  readonly runtime: {
+    /** V8 old-space limit for the embedded runtime (read by the shim before V8 starts). */
+    readonly heapLimitMb: number;
+  };
+  readonly testing: {
+    /** Enables /azure-blob-storage/testing/* fault-injection routes. Never in production. */
+    readonly enableTestingEndpoints: boolean;
+  };
+}
+
+/** Orthanc content types as passed to storage callbacks (OrthancPluginContentType). */
+export const OrthancContentType = {
+  Unknown: 0,
+  Dicom: 1,
+  DicomAsJson: 2,
+  DicomUntilPixelData: 3,
+} as const;
