@@ -61,6 +61,8 @@ export interface PluginConfig {
   readonly runtime: {
     /** V8 old-space limit for the embedded runtime (read by the shim before V8 starts). */
     readonly heapLimitMb: number;
+    /** A JS thread that answers nothing for this long is terminated and restarted by the shim. */
+    readonly watchdogTimeoutMs: number;
   };
   readonly testing: {
     /** Enables /azure-blob-storage/testing/* fault-injection routes. Never in production. */

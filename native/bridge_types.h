@@ -1,0 +1,54 @@
+// Plain data that crosses from Orthanc's threads to the JS thread. Nothing here points
+// into Orthanc's memory except `target`, which is only touched under `mutex` while the
+// Orthanc thread is still waiting (abandoned == false).
+#pragma once
+
+#include <orthanc/OrthancCPlugin.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace oabs {
+
+enum class Operation : int { Create = 0, ReadWhole = 1, ReadRange = 2, Remove = 3, Rest = 4 };
+
+const char* OperationName(Operation op);
+
+// Status values that cross the boundary with every result.
+// Keep in step with src/bridge/status.ts.
+enum class BridgeStatus : int { Ok = 0, NotFound = 1, Integrity = 2, Timeout = 3, Failure = 4 };
+
+struct Result {
+  BridgeStatus status = BridgeStatus::Failure;
+  std::string message;
+};
+
+struct Request {
+  Operation op = Operation::Create;
+  std::string uuid;  // for Rest: the sub-path after /azure-blob-storage/
+  int contentType = 0;  // for Rest: HTTP method (see RestMethod in plugin.cpp)
+  uint64_t offset = 0;
+  uint64_t length = 0;  // readRange: bytes wanted (== target->size)
+
+  // create / Rest body: a private copy, handed to JS as an external Buffer.
+  std::unique_ptr<uint8_t[]> input;
+  size_t inputSize = 0;
+
+  // readWhole / readRange destination; Orthanc-owned.
+  OrthancPluginMemoryBuffer64* target = nullptr;
+  // Rest answer body (small, copied).
+  std::string restOutput;
+
+  // Completion, guarded by mutex.
+  uint64_t id = 0;
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+  bool abandoned = false;  // the Orthanc thread gave up (deadline); target is dead
+  Result result;
+};
+
+}  // namespace oabs

@@ -1,0 +1,88 @@
+import { describeError, StorageError } from "../errors.ts";
+import type { FaultPlan } from "./faults.ts";
+import { type NativeBinding, type NativeRequestHandler, Operation } from "./native-binding.ts";
+import { BridgeStatus, statusForError } from "./status.ts";
+
+/** What the bridge needs from the storage service. */
+export interface StorageOperations {
+  create(uuid: string, contentType: number, data: Buffer): Promise<void>;
+  readWhole(uuid: string, contentType: number): Promise<Buffer>;
+  readRange(uuid: string, contentType: number, offset: number, length: number): Promise<Buffer>;
+  remove(uuid: string, contentType: number): Promise<void>;
+}
+
+export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
+
+export interface RestRequest {
+  method: HttpMethod;
+  path: string;
+  body: Buffer;
+}
+
+export type RestResponse = { found: false } | { found: true; body: unknown };
+export type RestHandler = (request: RestRequest) => Promise<RestResponse>;
+
+/** OrthancPluginHttpMethod values. */
+const HTTP_METHODS: Readonly<Record<number, HttpMethod>> = { 1: "GET", 2: "POST", 3: "PUT", 4: "DELETE" };
+
+export interface RequestHandlerOptions {
+  storage: StorageOperations;
+  rest: RestHandler;
+  complete: NativeBinding["complete"];
+  faults?: FaultPlan | undefined;
+}
+
+/**
+ * Turns each native request into exactly one complete() call. Errors cross the boundary
+ * as {status, message}; nothing here throws back into the shim.
+ */
+export function createRequestHandler(options: RequestHandlerOptions): NativeRequestHandler {
+  const { storage, rest, complete, faults } = options;
+
+  const perform = async (
+    operation: number,
+    uuid: string,
+    contentType: number,
+    offset: number,
+    length: number,
+    data: Buffer | undefined,
+  ): Promise<{ status: BridgeStatus; data?: Buffer }> => {
+    if (operation !== Operation.Rest) faults?.takeFailure();
+    switch (operation) {
+      case Operation.Create:
+        await storage.create(uuid, contentType, data ?? Buffer.alloc(0));
+        return { status: BridgeStatus.Ok };
+      case Operation.ReadWhole:
+        return { status: BridgeStatus.Ok, data: await storage.readWhole(uuid, contentType) };
+      case Operation.ReadRange: {
+        const range = await storage.readRange(uuid, contentType, offset, length);
+        const short = faults?.takeShortRange() === true && range.length > 0;
+        return { status: BridgeStatus.Ok, data: short ? range.subarray(0, range.length - 1) : range };
+      }
+      case Operation.Remove:
+        await storage.remove(uuid, contentType);
+        return { status: BridgeStatus.Ok };
+      case Operation.Rest: {
+        const method = HTTP_METHODS[contentType];
+        if (method === undefined) return { status: BridgeStatus.NotFound };
+        const response = await rest({ method, path: uuid, body: data ?? Buffer.alloc(0) });
+        if (!response.found) return { status: BridgeStatus.NotFound };
+        return { status: BridgeStatus.Ok, data: Buffer.from(JSON.stringify(response.body, null, 2)) };
+      }
+      default:
+        throw new StorageError("internal", `Expected an operation code from 0 to 4 but received ${operation}`);
+    }
+  };
+
+  return (id, operation, uuid, contentType, offset, length, data) => {
+    if (operation !== Operation.Rest && faults?.takeHang() === true) return; // never completes
+    perform(operation, uuid, contentType, offset, length, data).then(
+      (result) => {
+        complete(id, result.status, "", result.data);
+      },
+      (error: unknown) => {
+        complete(id, statusForError(error), describeError(error));
+      },
+    );
+  };
+}

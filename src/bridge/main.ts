@@ -1,0 +1,91 @@
+/**
+ * Entry point inside Orthanc's embedded runtime (bundled into dist/plugin.cjs and linked
+ * into the .so). Order: harden the process, route logs to Orthanc, parse the configuration,
+ * open the blob store, then tell the shim we are ready. Any startup error is reported to
+ * the shim, which makes Orthanc refuse to start with that message.
+ */
+import { describeConfiguration, parsePluginConfiguration } from "../config/parse.ts";
+import { describeError } from "../errors.ts";
+import { createLogger, type LogLevel, setLogSink } from "../logging/logger.ts";
+import { AzureBlobStore } from "../storage/azure-blob-store.ts";
+import { StorageService } from "../storage/storage-service.ts";
+import { FaultPlan } from "./faults.ts";
+import { createRequestHandler } from "./handlers.ts";
+import { loadNativeBinding } from "./native-binding.ts";
+import { createRestRoutes } from "./rest-routes.ts";
+import { hardenProcess } from "./sandbox.ts";
+
+const PLUGIN_VERSION = "0.1.0";
+const LEVELS: Readonly<Record<LogLevel, 0 | 1 | 2>> = { error: 0, warning: 1, info: 2 };
+
+hardenProcess();
+const native = loadNativeBinding();
+setLogSink((level, message) => native.log(LEVELS[level], message));
+const log = createLogger("js");
+
+// An uncaught exception leaves JS state unknown: log it, then exit, which makes the shim
+// restart a fresh environment (Orthanc keeps running; calls in flight fail cleanly).
+process.on("uncaughtException", (error: unknown) => {
+  log.error(`uncaught exception, restarting the JavaScript runtime: ${stackOf(error)}`);
+  process.exit(70);
+});
+process.on("unhandledRejection", (reason: unknown) => {
+  log.error(`unhandled promise rejection: ${stackOf(reason)}`);
+});
+
+function stackOf(error: unknown): string {
+  return error instanceof Error && error.stack !== undefined ? error.stack : describeError(error);
+}
+
+async function start(): Promise<void> {
+  const parsed = parsePluginConfiguration(JSON.parse(native.configuration()));
+  if (!parsed.enabled) {
+    native.startupFailed("AzureBlobStorage.EnableStorage is not true");
+    return;
+  }
+  const { config } = parsed;
+  log.info(`configuration: ${describeConfiguration(config)}`);
+
+  const store = new AzureBlobStore({
+    auth: config.storage.auth,
+    containerName: config.storage.containerName,
+    requests: config.requests,
+    logger: createLogger("azure"),
+  });
+  await store.initialize({
+    createContainerIfMissing: config.storage.createContainerIfNotExists,
+    timeoutInMs: config.requests.operationTimeoutMs,
+  });
+
+  const service = new StorageService(store, {
+    blobNamePrefix: config.storage.blobNamePrefix,
+    operationTimeoutMs: config.requests.operationTimeoutMs,
+    maxConcurrentRequests: config.requests.maxConcurrentRequests,
+    logger: createLogger("storage"),
+  });
+  const faults = config.testing.enableTestingEndpoints ? new FaultPlan() : undefined;
+  if (faults !== undefined) log.warning("EnableTestingEndpoints is true: fault injection is on; never use this in production");
+
+  const rest = createRestRoutes({
+    faults,
+    status: () => ({
+      plugin: "azure-blob-storage",
+      version: PLUGIN_VERSION,
+      store: store.description,
+      container: config.storage.containerName,
+      blobNamePrefix: config.storage.blobNamePrefix,
+      encryption: config.encryption.enabled,
+      runtime: { node: process.version, ...native.runtimeInfo() },
+    }),
+  });
+
+  native.ready(createRequestHandler({ storage: service, rest, complete: native.complete, faults }), {
+    operationTimeoutMs: config.requests.operationTimeoutMs,
+    watchdogTimeoutMs: config.runtime.watchdogTimeoutMs,
+  });
+  log.info(`ready: ${store.description}, container "${config.storage.containerName}"`);
+}
+
+start().catch((error: unknown) => {
+  native.startupFailed(describeError(error));
+});

@@ -1,0 +1,51 @@
+import type { BridgeStatus } from "./status.ts";
+
+/** Operation codes sent by the shim (native/bridge_types.h). */
+export const Operation = {
+  Create: 0,
+  ReadWhole: 1,
+  ReadRange: 2,
+  Remove: 3,
+  Rest: 4,
+} as const;
+export type Operation = (typeof Operation)[keyof typeof Operation];
+
+/**
+ * Called on the JS thread for every Orthanc storage call. It must not throw and must end
+ * with exactly one complete(id, ...) call (the shim times out calls that never complete).
+ */
+export type NativeRequestHandler = (
+  id: number,
+  operation: Operation,
+  uuid: string,
+  contentType: number,
+  offset: number,
+  length: number,
+  data: Buffer | undefined,
+) => void;
+
+export interface RuntimeInfo {
+  restarts: number;
+  generation: number;
+  pending: number;
+}
+
+/** The Node-API binding that the shim links into the embedded runtime. */
+export interface NativeBinding {
+  log(level: 0 | 1 | 2, message: string): void;
+  configuration(): string;
+  ready(handler: NativeRequestHandler, settings: { operationTimeoutMs: number; watchdogTimeoutMs: number }): void;
+  startupFailed(message: string): void;
+  complete(id: number, status: BridgeStatus, message: string, data?: Buffer): boolean;
+  runtimeInfo(): RuntimeInfo;
+}
+
+export const NATIVE_BINDING_NAME = "orthanc_azure_blob_storage";
+
+export function loadNativeBinding(): NativeBinding {
+  const linked = (process as unknown as { _linkedBinding?: (name: string) => unknown })._linkedBinding;
+  if (typeof linked !== "function") {
+    throw new Error("Expected to run inside Orthanc's embedded runtime (process._linkedBinding is missing)");
+  }
+  return linked(NATIVE_BINDING_NAME) as NativeBinding;
+}

@@ -1,0 +1,980 @@
+import { describe, expect, it } from "vitest";
+import {
+  CONFIGURATION_KEYS,
+  ConfigurationError,
+  describeConfiguration,
+  ENCRYPTION_REFUSED_MESSAGE,
+  KEY_VAULT_KEYS,
+  type ParsedConfiguration,
+  parsePluginConfiguration,
+} from "../../src/config/parse.ts";
+import type { PluginConfig } from "../../src/config/types.ts";
+
+const ACCOUNT_KEY = "c2VjcmV0LXNob3VsZC1uZXZlci1hcHBlYXI=";
+const CLIENT_SECRET = "s3cr3t-value-xyz";
+const SAS_SIGNATURE = "SIGNATUREvalue123xyz";
+const SAS_TOKEN = `sv=2022-11-02&ss=b&srt=sco&sp=rwdlac&se=2030-01-01T00:00:00Z&sig=${SAS_SIGNATURE}`;
+/** Fragments of the secrets above that must never show up anywhere. */
+const SECRET_NEEDLES = [
+  ACCOUNT_KEY,
+  ACCOUNT_KEY.slice(0, 20),
+  ACCOUNT_KEY.slice(-20),
+  "secret-should-never-appear",
+  CLIENT_SECRET,
+  SAS_SIGNATURE,
+];
+
+const CONNECTION_STRING = `DefaultEndpointsProtocol=https;AccountName=myaccount;AccountKey=${ACCOUNT_KEY};EndpointSuffix=core.windows.net`;
+const ACCOUNT_URL = "https://myaccount.blob.core.windows.net";
+
+const CONTAINER_EXPECTATION =
+  "a container name of 3 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit, without consecutive hyphens";
+const PREFIX_EXPECTATION =
+  'a blob name prefix of at most 512 characters: letters, digits, ".", "_" and "-" in segments separated by "/", without a leading "/", empty segments, or "." and ".." segments';
+const CONNECTION_STRING_EXPECTATION =
+  "a connection string with AccountName and AccountKey, or BlobEndpoint and SharedAccessSignature, or UseDevelopmentStorage=true";
+const ACCOUNT_URL_EXPECTATION = "an https URL (http only for 127.0.0.1, localhost or [::1])";
+const SAS_EXPECTATION = "a SAS token (the query string of a SAS URL, with a sig= signature)";
+
+type Section = Record<string, unknown>;
+
+/** A whole Orthanc configuration whose section is a minimal valid one, changed by `changes` (undefined removes a key). */
+function orthanc(changes: Section = {}, base: Section = { ConnectionString: CONNECTION_STRING }): unknown {
+  const section: Section = { EnableStorage: true, ContainerName: "orthanc", ...base };
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === undefined) delete section[key];
+    else section[key] = value;
+  }
+  return { StorageDirectory: "/var/lib/orthanc/db", AzureBlobStorage: section };
+}
+
+/** Same, authenticated with AccountUrl instead of a connection string. */
+function orthancWithUrl(changes: Section = {}): unknown {
+  return orthanc(changes, { AccountUrl: ACCOUNT_URL });
+}
+
+function catchError(configuration: unknown): ConfigurationError {
+  try {
+    parsePluginConfiguration(configuration);
+  } catch (error) {
+    if (error instanceof ConfigurationError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigurationError");
+}
+
+function issuesOf(configuration: unknown): readonly string[] {
+  return catchError(configuration).issues;
+}
+
+function parseEnabled(configuration: unknown): PluginConfig {
+  const result = parsePluginConfiguration(configuration);
+  if (!result.enabled) throw new Error("expected an enabled configuration");
+  return result.config;
+}
+
+describe("disabled configurations", () => {
+  it.each<[string, unknown]>([
+    ["no section", { StorageDirectory: "/db" }],
+    ["an empty configuration", {}],
+    ["EnableStorage missing", { AzureBlobStorage: { ContainerName: "orthanc" } }],
+    ["EnableStorage false", { AzureBlobStorage: { EnableStorage: false } }],
+    [
+      "EnableStorage false with otherwise invalid keys",
+      { AzureBlobStorage: { EnableStorage: false, ContainerName: "Bad_Name", Bogus: 1, MaxRetries: -5 } },
+    ],
+  ])("%s gives {enabled: false}", (_name, configuration) => {
+    expect(parsePluginConfiguration(configuration)).toEqual({ enabled: false });
+  });
+
+  it("rejects an EnableStorage that is not a boolean, even without other keys", () => {
+    expect(issuesOf({ AzureBlobStorage: { EnableStorage: "yes" } })).toEqual([
+      'Expected a boolean for AzureBlobStorage.EnableStorage but received "yes" (a string)',
+    ]);
+    expect(issuesOf({ AzureBlobStorage: { EnableStorage: 1 } })).toEqual([
+      "Expected a boolean for AzureBlobStorage.EnableStorage but received 1",
+    ]);
+  });
+
+  it("rejects a section that is not an object", () => {
+    expect(issuesOf({ AzureBlobStorage: [] })).toEqual([
+      "Expected an object for AzureBlobStorage but received an array",
+    ]);
+    expect(issuesOf({ AzureBlobStorage: "on" })).toEqual([
+      'Expected an object for AzureBlobStorage but received "on" (a string)',
+    ]);
+  });
+
+  it("rejects an Orthanc configuration that is not an object", () => {
+    expect(issuesOf(null)).toEqual(["Expected an object for the Orthanc configuration but received null"]);
+  });
+});
+
+describe("a minimal valid configuration", () => {
+  it("gets every default", () => {
+    const result = parsePluginConfiguration(orthanc());
+    expect(result).toEqual({
+      enabled: true,
+      config: {
+        storage: {
+          auth: { kind: "connection-string", connectionString: CONNECTION_STRING },
+          containerName: "orthanc",
+          createContainerIfNotExists: true,
+          blobNamePrefix: "",
+        },
+        requests: {
+          requestTimeoutMs: 30_000,
+          maxRetries: 3,
+          retryDelayMs: 200,
+          maxRetryDelayMs: 10_000,
+          operationTimeoutMs: 120_000,
+          maxConcurrentRequests: 32,
+          singleUploadThresholdBytes: 32 * 1024 * 1024,
+          uploadBlockSizeBytes: 8 * 1024 * 1024,
+          uploadConcurrency: 4,
+        },
+        encryption: { enabled: false },
+        runtime: { heapLimitMb: 2048, watchdogTimeoutMs: 30_000 },
+        testing: { enableTestingEndpoints: false },
+      },
+    } satisfies ParsedConfiguration);
+  });
+
+  it("converts every explicit value into the config's units", () => {
+    const config = parseEnabled(
+      orthanc({
+        CreateContainerIfNotExists: false,
+        BlobNamePrefix: "site-a",
+        RequestTimeoutSeconds: 0.25,
+        MaxRetries: 0,
+        RetryDelayMs: 50,
+        MaxRetryDelayMs: 50,
+        OperationTimeoutSeconds: 600,
+        MaxConcurrentRequests: 1000,
+        SingleUploadThresholdMB: 1.5,
+        UploadBlockSizeMB: 4000,
+        UploadConcurrency: 64,
+        JavaScriptHeapLimitMB: 256,
+        WatchdogTimeoutSeconds: 5,
+        EnableTestingEndpoints: true,
+        EncryptionEnabled: false,
+        KeyDecayCount: 1,
+        KeyPoolSize: 0,
+        AzureKeyVault: {
+          baseUrl: "https://vault.vault.azure.net",
+          clientId: "id",
+          clientSecret: CLIENT_SECRET,
+        },
+      }),
+    );
+    expect(config).toEqual({
+      storage: {
+        auth: { kind: "connection-string", connectionString: CONNECTION_STRING },
+        containerName: "orthanc",
+        createContainerIfNotExists: false,
+        blobNamePrefix: "site-a/",
+      },
+      requests: {
+        requestTimeoutMs: 250,
+        maxRetries: 0,
+        retryDelayMs: 50,
+        maxRetryDelayMs: 50,
+        operationTimeoutMs: 600_000,
+        maxConcurrentRequests: 1000,
+        singleUploadThresholdBytes: 1_572_864,
+        uploadBlockSizeBytes: 4000 * 1024 * 1024,
+        uploadConcurrency: 64,
+      },
+      encryption: {
+        enabled: false,
+        keyDecayCount: 1,
+        keyPoolSize: 0,
+        keyVault: { baseUrl: "https://vault.vault.azure.net", clientId: "id", clientSecret: CLIENT_SECRET },
+      },
+      runtime: { heapLimitMb: 256, watchdogTimeoutMs: 5000 },
+      testing: { enableTestingEndpoints: true },
+    } satisfies PluginConfig);
+  });
+
+  it("raises the default MaxRetryDelayMs to RetryDelayMs when that is larger", () => {
+    expect(parseEnabled(orthanc({ RetryDelayMs: 20_000 })).requests.maxRetryDelayMs).toBe(20_000);
+  });
+
+  it("is deeply frozen", () => {
+    const result = parsePluginConfiguration(
+      orthanc({ AzureKeyVault: { clientSecret: CLIENT_SECRET }, KeyDecayCount: 3 }),
+    );
+    const unfrozen: string[] = [];
+    const walk = (value: unknown, path: string): void => {
+      if (typeof value !== "object" || value === null) return;
+      if (!Object.isFrozen(value)) unfrozen.push(path);
+      for (const [key, nested] of Object.entries(value)) walk(nested, `${path}.${key}`);
+    };
+    walk(result, "result");
+    expect(unfrozen).toEqual([]);
+    if (!result.enabled) throw new Error("expected an enabled configuration");
+    expect(() => {
+      (result.config.storage as { containerName: string }).containerName = "other";
+    }).toThrow(TypeError);
+    expect(() => {
+      (result.config.requests as { maxRetries: number }).maxRetries = 9;
+    }).toThrow(TypeError);
+    expect(() => {
+      (result.config.encryption.keyVault as { clientSecret: string }).clientSecret = "x";
+    }).toThrow(TypeError);
+    expect(Object.isFrozen(parsePluginConfiguration({}))).toBe(true);
+  });
+});
+
+describe("ConfigurationError", () => {
+  it("lists every issue in its message, one per line", () => {
+    const error = catchError(orthanc({ MaxRetries: 21, Bogus: true }));
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe("ConfigurationError");
+    expect(error.message).toBe(
+      'Invalid "AzureBlobStorage" configuration:\n' +
+        "  - Expected an integer from 0 to 20 for AzureBlobStorage.MaxRetries but received 21\n" +
+        `  - Unknown key AzureBlobStorage.Bogus; expected one of: ${CONFIGURATION_KEYS.join(", ")}`,
+    );
+    expect(Object.isFrozen(error.issues)).toBe(true);
+  });
+
+  it("reports all problems at once", () => {
+    const issues = issuesOf(
+      orthanc({
+        ContainerName: undefined,
+        CreateContainerIfNotExists: "yes",
+        MaxConcurrentRequests: 0,
+        UploadBlockSizeMB: 0,
+        EncryptionEnabled: true,
+        KeyDecayCount: -1,
+        AzureKeyVault: { baseUrl: 42 },
+        ContainerNam: "orthanc",
+      }),
+    );
+    expect(issues).toEqual([
+      `Expected ${CONTAINER_EXPECTATION} for AzureBlobStorage.ContainerName but received nothing (the key is required when EnableStorage is true)`,
+      'Expected a boolean for AzureBlobStorage.CreateContainerIfNotExists but received "yes" (a string)',
+      "Expected an integer from 1 to 1000 for AzureBlobStorage.MaxConcurrentRequests but received 0",
+      "Expected a number from 1 to 4000 for AzureBlobStorage.UploadBlockSizeMB but received 0",
+      ENCRYPTION_REFUSED_MESSAGE,
+      "Expected an integer of 1 or more for AzureBlobStorage.KeyDecayCount but received -1",
+      "Expected a string for AzureBlobStorage.AzureKeyVault.baseUrl but received 42",
+      `Unknown key AzureBlobStorage.ContainerNam; expected one of: ${CONFIGURATION_KEYS.join(", ")} (did you mean ContainerName?)`,
+    ]);
+    expect(issues).toHaveLength(8);
+  });
+});
+
+describe("type errors", () => {
+  it.each<[string, unknown, string]>([
+    [
+      "EnableStorage",
+      "true",
+      'Expected a boolean for AzureBlobStorage.EnableStorage but received "true" (a string)',
+    ],
+    ["EncryptionEnabled", 0, "Expected a boolean for AzureBlobStorage.EncryptionEnabled but received 0"],
+    [
+      "CreateContainerIfNotExists",
+      null,
+      "Expected a boolean for AzureBlobStorage.CreateContainerIfNotExists but received null",
+    ],
+    [
+      "EnableTestingEndpoints",
+      ["x"],
+      "Expected a boolean for AzureBlobStorage.EnableTestingEndpoints but received an array",
+    ],
+    ["ContainerName", 42, "Expected a string for AzureBlobStorage.ContainerName but received 42"],
+    [
+      "BlobNamePrefix",
+      { a: 1 },
+      "Expected a string for AzureBlobStorage.BlobNamePrefix but received an object",
+    ],
+    [
+      "ConnectionString",
+      12345,
+      "Expected a string for AzureBlobStorage.ConnectionString but received a number",
+    ],
+    [
+      "ConnectionString",
+      true,
+      "Expected a string for AzureBlobStorage.ConnectionString but received a boolean",
+    ],
+    ["ConnectionString", null, "Expected a string for AzureBlobStorage.ConnectionString but received null"],
+    ["ConnectionString", [], "Expected a string for AzureBlobStorage.ConnectionString but received an array"],
+    [
+      "RequestTimeoutSeconds",
+      "30",
+      'Expected a number greater than 0 and at most 3600 for AzureBlobStorage.RequestTimeoutSeconds but received "30" (a string)',
+    ],
+    [
+      "MaxRetries",
+      true,
+      "Expected an integer from 0 to 20 for AzureBlobStorage.MaxRetries but received true",
+    ],
+    [
+      "RetryDelayMs",
+      null,
+      "Expected an integer from 1 to 60000 for AzureBlobStorage.RetryDelayMs but received null",
+    ],
+    [
+      "MaxRetryDelayMs",
+      "1s",
+      'Expected an integer from 200 to 300000 for AzureBlobStorage.MaxRetryDelayMs but received "1s" (a string)',
+    ],
+    [
+      "OperationTimeoutSeconds",
+      {},
+      "Expected a number greater than 0 and at most 86400 for AzureBlobStorage.OperationTimeoutSeconds but received an object",
+    ],
+    [
+      "MaxConcurrentRequests",
+      "32",
+      'Expected an integer from 1 to 1000 for AzureBlobStorage.MaxConcurrentRequests but received "32" (a string)',
+    ],
+    [
+      "SingleUploadThresholdMB",
+      false,
+      "Expected a number greater than 0 and at most 5000 for AzureBlobStorage.SingleUploadThresholdMB but received false",
+    ],
+    [
+      "UploadBlockSizeMB",
+      [8],
+      "Expected a number from 1 to 4000 for AzureBlobStorage.UploadBlockSizeMB but received an array",
+    ],
+    [
+      "UploadConcurrency",
+      "4",
+      'Expected an integer from 1 to 64 for AzureBlobStorage.UploadConcurrency but received "4" (a string)',
+    ],
+    [
+      "JavaScriptHeapLimitMB",
+      "2GB",
+      'Expected an integer from 256 to 65536 for AzureBlobStorage.JavaScriptHeapLimitMB but received "2GB" (a string)',
+    ],
+    [
+      "KeyDecayCount",
+      "10",
+      'Expected an integer of 1 or more for AzureBlobStorage.KeyDecayCount but received "10" (a string)',
+    ],
+    [
+      "KeyPoolSize",
+      null,
+      "Expected an integer of 0 or more for AzureBlobStorage.KeyPoolSize but received null",
+    ],
+    [
+      "AzureKeyVault",
+      "vault",
+      'Expected an object for AzureBlobStorage.AzureKeyVault but received "vault" (a string)',
+    ],
+    ["AzureKeyVault", [], "Expected an object for AzureBlobStorage.AzureKeyVault but received an array"],
+  ])("%s = %j", (key, value, message) => {
+    expect(issuesOf(orthanc({ [key]: value }))).toEqual([message]);
+  });
+
+  it.each<[string, unknown, string]>([
+    ["AccountUrl", 443, "Expected a string for AzureBlobStorage.AccountUrl but received 443"],
+    ["SasToken", { sig: "x" }, "Expected a string for AzureBlobStorage.SasToken but received an object"],
+    ["SasToken", 7, "Expected a string for AzureBlobStorage.SasToken but received a number"],
+    [
+      "ManagedIdentityClientId",
+      false,
+      "Expected a string for AzureBlobStorage.ManagedIdentityClientId but received false",
+    ],
+  ])("%s = %j (account URL auth)", (key, value, message) => {
+    expect(issuesOf(orthancWithUrl({ [key]: value }))).toEqual([message]);
+  });
+
+  it.each<[string, unknown, string]>([
+    ["baseUrl", false, "Expected a string for AzureBlobStorage.AzureKeyVault.baseUrl but received false"],
+    ["clientId", 1, "Expected a string for AzureBlobStorage.AzureKeyVault.clientId but received 1"],
+    [
+      "clientSecret",
+      42,
+      "Expected a string for AzureBlobStorage.AzureKeyVault.clientSecret but received a number",
+    ],
+    [
+      "clientSecret",
+      { value: CLIENT_SECRET },
+      "Expected a string for AzureBlobStorage.AzureKeyVault.clientSecret but received an object",
+    ],
+    ["kid", null, "Expected a string for AzureBlobStorage.AzureKeyVault.kid but received null"],
+  ])("AzureKeyVault.%s = %j", (key, value, message) => {
+    expect(issuesOf(orthanc({ AzureKeyVault: { [key]: value } }))).toEqual([message]);
+  });
+
+  it("shows at most 60 characters of a string", () => {
+    expect(issuesOf(orthanc({ EnableTestingEndpoints: "x".repeat(100) }))).toEqual([
+      `Expected a boolean for AzureBlobStorage.EnableTestingEndpoints but received "${"x".repeat(57)}..." (a string)`,
+    ]);
+  });
+});
+
+describe("range errors", () => {
+  it.each<[string, unknown, string]>([
+    ["RequestTimeoutSeconds", 0, "a number greater than 0 and at most 3600"],
+    ["RequestTimeoutSeconds", -1, "a number greater than 0 and at most 3600"],
+    ["RequestTimeoutSeconds", 3601, "a number greater than 0 and at most 3600"],
+    ["MaxRetries", -1, "an integer from 0 to 20"],
+    ["MaxRetries", 21, "an integer from 0 to 20"],
+    ["MaxRetries", 1.5, "an integer from 0 to 20"],
+    ["RetryDelayMs", 0, "an integer from 1 to 60000"],
+    ["RetryDelayMs", 60001, "an integer from 1 to 60000"],
+    ["MaxRetryDelayMs", 300001, "an integer from 200 to 300000"],
+    ["MaxRetryDelayMs", 1000.5, "an integer from 200 to 300000"],
+    ["OperationTimeoutSeconds", 0, "a number greater than 0 and at most 86400"],
+    ["OperationTimeoutSeconds", 86401, "a number greater than 0 and at most 86400"],
+    ["MaxConcurrentRequests", 0, "an integer from 1 to 1000"],
+    ["MaxConcurrentRequests", 1001, "an integer from 1 to 1000"],
+    ["SingleUploadThresholdMB", 0, "a number greater than 0 and at most 5000"],
+    ["SingleUploadThresholdMB", 5001, "a number greater than 0 and at most 5000"],
+    ["UploadBlockSizeMB", 0.5, "a number from 1 to 4000"],
+    ["UploadBlockSizeMB", 4001, "a number from 1 to 4000"],
+    ["UploadConcurrency", 0, "an integer from 1 to 64"],
+    ["UploadConcurrency", 65, "an integer from 1 to 64"],
+    ["UploadConcurrency", 2.5, "an integer from 1 to 64"],
+    ["JavaScriptHeapLimitMB", 255, "an integer from 256 to 65536"],
+    ["JavaScriptHeapLimitMB", 65537, "an integer from 256 to 65536"],
+    ["KeyDecayCount", -1, "an integer of 1 or more"],
+    ["KeyDecayCount", 2.5, "an integer of 1 or more"],
+    ["KeyPoolSize", -1, "an integer of 0 or more"],
+    ["KeyPoolSize", 0.5, "an integer of 0 or more"],
+  ])("%s = %j", (key, value, expected) => {
+    expect(issuesOf(orthanc({ [key]: value }))).toEqual([
+      `Expected ${expected} for AzureBlobStorage.${key} but received ${String(value)}`,
+    ]);
+  });
+
+  it("refuses KeyDecayCount 0, which the old plugin read as 'forever'", () => {
+    expect(issuesOf(orthanc({ KeyDecayCount: 0 }))).toEqual([
+      'Expected an integer of 1 or more for AzureBlobStorage.KeyDecayCount but received 0 (0 no longer means "forever")',
+    ]);
+  });
+
+  it("refuses a MaxRetryDelayMs below RetryDelayMs", () => {
+    expect(issuesOf(orthanc({ RetryDelayMs: 500, MaxRetryDelayMs: 100 }))).toEqual([
+      "Expected an integer from 500 to 300000 for AzureBlobStorage.MaxRetryDelayMs but received 100, which is less than AzureBlobStorage.RetryDelayMs (500)",
+    ]);
+    expect(issuesOf(orthanc({ MaxRetryDelayMs: 199 }))).toEqual([
+      "Expected an integer from 200 to 300000 for AzureBlobStorage.MaxRetryDelayMs but received 199, which is less than AzureBlobStorage.RetryDelayMs (200)",
+    ]);
+  });
+
+  it("accepts the bounds themselves", () => {
+    const config = parseEnabled(
+      orthanc({
+        RequestTimeoutSeconds: 3600,
+        MaxRetries: 20,
+        RetryDelayMs: 60000,
+        MaxRetryDelayMs: 300000,
+        OperationTimeoutSeconds: 86400,
+        MaxConcurrentRequests: 1,
+        SingleUploadThresholdMB: 5000,
+        UploadBlockSizeMB: 1,
+        UploadConcurrency: 1,
+        JavaScriptHeapLimitMB: 65536,
+      }),
+    );
+    expect(config.requests).toEqual({
+      requestTimeoutMs: 3_600_000,
+      maxRetries: 20,
+      retryDelayMs: 60_000,
+      maxRetryDelayMs: 300_000,
+      operationTimeoutMs: 86_400_000,
+      maxConcurrentRequests: 1,
+      singleUploadThresholdBytes: 5000 * 1024 * 1024,
+      uploadBlockSizeBytes: 1024 * 1024,
+      uploadConcurrency: 1,
+    });
+    expect(config.runtime.heapLimitMb).toBe(65536);
+  });
+});
+
+describe("EncryptionEnabled", () => {
+  it("refuses true with an explanation", () => {
+    expect(issuesOf(orthanc({ EncryptionEnabled: true }))).toEqual([
+      "AzureBlobStorage.EncryptionEnabled is true, but this version of the plugin cannot encrypt yet; set it to false (or remove it) to store attachments unencrypted, or upgrade the plugin",
+    ]);
+  });
+
+  it("accepts false", () => {
+    expect(parseEnabled(orthanc({ EncryptionEnabled: false })).encryption).toEqual({ enabled: false });
+  });
+});
+
+describe("authentication", () => {
+  it("requires ConnectionString or AccountUrl", () => {
+    expect(issuesOf(orthanc({ ConnectionString: undefined }))).toEqual([
+      "Expected a value for exactly one of AzureBlobStorage.ConnectionString or AzureBlobStorage.AccountUrl but received neither",
+    ]);
+  });
+
+  it("refuses both ConnectionString and AccountUrl", () => {
+    expect(issuesOf(orthanc({ AccountUrl: ACCOUNT_URL }))).toEqual([
+      "Expected a value for exactly one of AzureBlobStorage.ConnectionString or AzureBlobStorage.AccountUrl but received both",
+    ]);
+  });
+
+  it("refuses SasToken or ManagedIdentityClientId without AccountUrl", () => {
+    expect(issuesOf(orthanc({ SasToken: SAS_TOKEN }))).toEqual([
+      "Expected AzureBlobStorage.SasToken only together with AzureBlobStorage.AccountUrl but received it without AzureBlobStorage.AccountUrl",
+    ]);
+    expect(
+      issuesOf(
+        orthanc({
+          ConnectionString: undefined,
+          ManagedIdentityClientId: "0f0e0d0c-0b0a-0908-0706-050403020100",
+        }),
+      ),
+    ).toEqual([
+      "Expected a value for exactly one of AzureBlobStorage.ConnectionString or AzureBlobStorage.AccountUrl but received neither",
+      "Expected AzureBlobStorage.ManagedIdentityClientId only together with AzureBlobStorage.AccountUrl but received it without AzureBlobStorage.AccountUrl",
+    ]);
+  });
+
+  it("refuses SasToken together with ManagedIdentityClientId", () => {
+    expect(
+      issuesOf(
+        orthancWithUrl({
+          SasToken: SAS_TOKEN,
+          ManagedIdentityClientId: "0f0e0d0c-0b0a-0908-0706-050403020100",
+        }),
+      ),
+    ).toEqual([
+      "Expected at most one of AzureBlobStorage.SasToken or AzureBlobStorage.ManagedIdentityClientId but received both",
+    ]);
+  });
+
+  it("maps AccountUrl alone to the credential chain", () => {
+    expect(parseEnabled(orthancWithUrl()).storage.auth).toEqual({
+      kind: "token-credential",
+      accountUrl: ACCOUNT_URL,
+    });
+  });
+
+  it("maps AccountUrl + ManagedIdentityClientId to a user-assigned identity", () => {
+    const clientId = "0F0E0D0C-0B0A-0908-0706-050403020100";
+    expect(parseEnabled(orthancWithUrl({ ManagedIdentityClientId: clientId })).storage.auth).toEqual({
+      kind: "token-credential",
+      accountUrl: ACCOUNT_URL,
+      managedIdentityClientId: clientId,
+    });
+  });
+
+  it("maps AccountUrl + SasToken to SAS, without the leading '?'", () => {
+    for (const token of [SAS_TOKEN, `?${SAS_TOKEN}`]) {
+      expect(parseEnabled(orthancWithUrl({ SasToken: token })).storage.auth).toEqual({
+        kind: "sas",
+        accountUrl: ACCOUNT_URL,
+        sasToken: SAS_TOKEN,
+      });
+    }
+  });
+
+  it("refuses a ManagedIdentityClientId that is not a GUID", () => {
+    expect(issuesOf(orthancWithUrl({ ManagedIdentityClientId: "my-identity" }))).toEqual([
+      'Expected a client ID (a GUID such as 00000000-0000-0000-0000-000000000000) for AzureBlobStorage.ManagedIdentityClientId but received "my-identity" (a string)',
+    ]);
+  });
+
+  it.each([
+    "http://127.0.0.1:10000/devstoreaccount1",
+    "http://localhost:10000/devstoreaccount1",
+    "http://[::1]:10000/devstoreaccount1",
+    "https://myaccount.blob.core.windows.net/",
+  ])("accepts AccountUrl %s", (url) => {
+    expect(parseEnabled(orthanc({ AccountUrl: url }, {})).storage.auth).toEqual({
+      kind: "token-credential",
+      accountUrl: url,
+    });
+  });
+
+  it.each<[unknown, string]>([
+    ["http://myaccount.blob.core.windows.net", '"http://myaccount.blob.core.windows.net" (a string)'],
+    ["http://127.0.0.2:10000", '"http://127.0.0.2:10000" (a string)'],
+    ["myaccount.blob.core.windows.net", '"myaccount.blob.core.windows.net" (a string)'],
+    ["ftp://myaccount.blob.core.windows.net", '"ftp://myaccount.blob.core.windows.net" (a string)'],
+    ["", '"" (a string)'],
+    [
+      "https://user:password@myaccount.blob.core.windows.net",
+      "a URL with a user name or password (not shown)",
+    ],
+  ])("refuses AccountUrl %j", (url, received) => {
+    expect(issuesOf(orthancWithUrl({ AccountUrl: url }))).toEqual([
+      `Expected ${ACCOUNT_URL_EXPECTATION} for AzureBlobStorage.AccountUrl but received ${received}`,
+    ]);
+  });
+
+  it("refuses an AccountUrl with a query string, without echoing it", () => {
+    for (const url of [
+      `${ACCOUNT_URL}?${SAS_TOKEN}`,
+      `${ACCOUNT_URL}/?comp=list`,
+      `${ACCOUNT_URL}#${SAS_TOKEN}`,
+    ]) {
+      expect(issuesOf(orthancWithUrl({ AccountUrl: url }))).toEqual([
+        `Expected ${ACCOUNT_URL_EXPECTATION} for AzureBlobStorage.AccountUrl but received a URL with a query string (not shown); put a SAS token in AzureBlobStorage.SasToken`,
+      ]);
+    }
+    expect(issuesOf(orthancWithUrl({ AccountUrl: CONNECTION_STRING }))).toEqual([
+      `Expected ${ACCOUNT_URL_EXPECTATION} for AzureBlobStorage.AccountUrl but received a string that looks like it contains a credential (not shown)`,
+    ]);
+  });
+
+  it.each<[string, string]>([
+    ["", "an empty string"],
+    ["?", "an empty string"],
+    ["sv=2022-11-02&sp=r", "a string without a sig= signature (not shown)"],
+    ["sv=2022-11-02&sig=", "a string without a sig= signature (not shown)"],
+    [
+      `${ACCOUNT_URL}/?${SAS_TOKEN}`,
+      "a whole URL (not shown); put the URL in AzureBlobStorage.AccountUrl and only its query string here",
+    ],
+  ])("refuses SasToken %j", (token, received) => {
+    expect(issuesOf(orthancWithUrl({ SasToken: token }))).toEqual([
+      `Expected ${SAS_EXPECTATION} for AzureBlobStorage.SasToken but received ${received}`,
+    ]);
+  });
+});
+
+describe("connection strings", () => {
+  it.each<[string, string]>([
+    ["UseDevelopmentStorage=true", "UseDevelopmentStorage=true"],
+    [
+      "usedevelopmentstorage=TRUE;DevelopmentStorageProxyUri=http://127.0.0.1:8888",
+      "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://127.0.0.1:8888",
+    ],
+    [CONNECTION_STRING, CONNECTION_STRING],
+    [
+      ` accountname=myaccount ; ACCOUNTKEY=${ACCOUNT_KEY} ;`,
+      `DefaultEndpointsProtocol=https;AccountName=myaccount;AccountKey=${ACCOUNT_KEY};EndpointSuffix=core.windows.net`,
+    ],
+    [
+      `AccountName=devstoreaccount1;AccountKey=${ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1`,
+      `DefaultEndpointsProtocol=https;AccountName=devstoreaccount1;AccountKey=${ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1`,
+    ],
+    [
+      `DefaultEndpointsProtocol=http;AccountName=a;AccountKey=${ACCOUNT_KEY};EndpointSuffix=core.chinacloudapi.cn`,
+      `DefaultEndpointsProtocol=http;AccountName=a;AccountKey=${ACCOUNT_KEY};EndpointSuffix=core.chinacloudapi.cn`,
+    ],
+    [
+      `BlobEndpoint=${ACCOUNT_URL}/;QueueEndpoint=https://myaccount.queue.core.windows.net/;SharedAccessSignature=${SAS_TOKEN}`,
+      `BlobEndpoint=${ACCOUNT_URL}/;QueueEndpoint=https://myaccount.queue.core.windows.net/;SharedAccessSignature=${SAS_TOKEN}`,
+    ],
+  ])("accepts %s", (connectionString, canonical) => {
+    expect(parseEnabled(orthanc({ ConnectionString: connectionString })).storage.auth).toEqual({
+      kind: "connection-string",
+      connectionString: canonical,
+    });
+  });
+
+  it.each<[string, string]>([
+    ["", "an empty string"],
+    [" ; ", "a blank string"],
+    ["AccountName=myaccount;justtext", "a string whose part 2 is not Key=Value"],
+    [`AccountName=myaccount;${ACCOUNT_KEY}`, "a string with an unknown part (part 2)"],
+    [`AccountName=myaccount;=${ACCOUNT_KEY}`, "a string whose part 2 is not Key=Value"],
+    [
+      `AccountName=a;AccountKey=${ACCOUNT_KEY};EndpointSufix=core.windows.net`,
+      "a string with an unknown part EndpointSufix (did you mean EndpointSuffix?)",
+    ],
+    [`AccountName=a;Account_Key=${ACCOUNT_KEY}`, "a string with an unknown part (part 2)"],
+    [
+      `AccountName=a;AccountKey=${ACCOUNT_KEY};accountkey=${ACCOUNT_KEY}`,
+      "a string with AccountKey given twice",
+    ],
+    [`AccountName=a;AccountKey=`, "a string with an empty AccountKey"],
+    ["AccountName=myaccount", "a string with AccountName but no AccountKey"],
+    [`AccountKey=${ACCOUNT_KEY}`, "a string with AccountKey but no AccountName"],
+    [`AccountName=a;AccountKey=${CLIENT_SECRET}!`, "a string whose AccountKey is not base64"],
+    [`AccountName=a;AccountKey=${ACCOUNT_KEY.slice(0, -2)}`, "a string whose AccountKey is not base64"],
+    [
+      `DefaultEndpointsProtocol=ftp;AccountName=a;AccountKey=${ACCOUNT_KEY}`,
+      "a string whose DefaultEndpointsProtocol is neither http nor https",
+    ],
+    [
+      `AccountName=a;AccountKey=${ACCOUNT_KEY};SharedAccessSignature=${SAS_TOKEN}`,
+      "a string with both AccountKey and SharedAccessSignature",
+    ],
+    [`BlobEndpoint=${ACCOUNT_URL}`, "a string with BlobEndpoint but no AccountKey or SharedAccessSignature"],
+    [`SharedAccessSignature=${SAS_TOKEN}`, "a string with SharedAccessSignature but no BlobEndpoint"],
+    [
+      `BlobEndpoint=${ACCOUNT_URL};SharedAccessSignature=sv=2022-11-02&sp=r`,
+      "a string whose SharedAccessSignature has no sig= signature",
+    ],
+    [
+      `BlobEndpoint=myaccount;SharedAccessSignature=${SAS_TOKEN}`,
+      "a string whose BlobEndpoint is not an http(s) URL",
+    ],
+    ["UseDevelopmentStorage=false", "a string with UseDevelopmentStorage set to something other than true"],
+    [
+      `UseDevelopmentStorage=true;AccountName=a;AccountKey=${ACCOUNT_KEY}`,
+      "a string with UseDevelopmentStorage=true and also AccountName, AccountKey",
+    ],
+    [
+      `DevelopmentStorageProxyUri=http://127.0.0.1:8888;AccountName=a;AccountKey=${ACCOUNT_KEY}`,
+      "a string with DevelopmentStorageProxyUri but without UseDevelopmentStorage=true",
+    ],
+    [
+      "DefaultEndpointsProtocol=https;EndpointSuffix=core.windows.net",
+      "a string with none of AccountName, AccountKey, BlobEndpoint, SharedAccessSignature or UseDevelopmentStorage",
+    ],
+  ])("refuses %j", (connectionString, received) => {
+    expect(issuesOf(orthanc({ ConnectionString: connectionString }))).toEqual([
+      `Expected ${CONNECTION_STRING_EXPECTATION} for AzureBlobStorage.ConnectionString but received ${received}`,
+    ]);
+  });
+});
+
+describe("ContainerName", () => {
+  it("is required", () => {
+    expect(issuesOf(orthanc({ ContainerName: undefined }))).toEqual([
+      `Expected ${CONTAINER_EXPECTATION} for AzureBlobStorage.ContainerName but received nothing (the key is required when EnableStorage is true)`,
+    ]);
+  });
+
+  it.each(["abc", "a-b-c", "123", "orthanc-2024", "a".repeat(63)])("accepts %s", (name) => {
+    expect(parseEnabled(orthanc({ ContainerName: name })).storage.containerName).toBe(name);
+  });
+
+  it.each<[string, string]>([
+    ["", '"" (a string), which has 0 characters'],
+    ["ab", '"ab" (a string), which has 2 characters'],
+    ["a".repeat(64), `"${"a".repeat(57)}..." (a string), which has 64 characters`],
+    ["My-Container", '"My-Container" (a string), which contains uppercase letters'],
+    ["my_container", '"my_container" (a string), which contains "_"'],
+    ["my container", '"my container" (a string), which contains " "'],
+    ["orthanc.data", '"orthanc.data" (a string), which contains "."'],
+    ["-orthanc", '"-orthanc" (a string), which starts with a hyphen'],
+    ["orthanc-", '"orthanc-" (a string), which ends with a hyphen'],
+    ["orth--anc", '"orth--anc" (a string), which contains consecutive hyphens'],
+  ])("refuses %j", (name, received) => {
+    expect(issuesOf(orthanc({ ContainerName: name }))).toEqual([
+      `Expected ${CONTAINER_EXPECTATION} for AzureBlobStorage.ContainerName but received ${received}`,
+    ]);
+  });
+});
+
+describe("BlobNamePrefix", () => {
+  it.each<[string, string]>([
+    ["", ""],
+    ["orthanc-a", "orthanc-a/"],
+    ["orthanc-a/", "orthanc-a/"],
+    ["site.1/Orthanc_A", "site.1/Orthanc_A/"],
+    ["a/b/c/", "a/b/c/"],
+    ["...", ".../"],
+    ["x".repeat(512), `${"x".repeat(512)}/`],
+  ])("normalises %j to %j", (prefix, normalised) => {
+    expect(parseEnabled(orthanc({ BlobNamePrefix: prefix })).storage.blobNamePrefix).toBe(normalised);
+  });
+
+  it.each<[string, string]>([
+    ["/orthanc", '"/orthanc" (a string), which starts with "/"'],
+    ["/", '"/" (a string), which starts with "/"'],
+    ["a//b", '"a//b" (a string), which contains an empty segment ("//")'],
+    ["a/b//", '"a/b//" (a string), which contains an empty segment ("//")'],
+    ["a/./b", '"a/./b" (a string), which contains a "." or ".." segment'],
+    ["..", '".." (a string), which contains a "." or ".." segment'],
+    ["a/..", '"a/.." (a string), which contains a "." or ".." segment'],
+    ["a b", '"a b" (a string), which contains " "'],
+    ["a\\b", '"a\\\\b" (a string), which contains "\\\\"'],
+    ["données", '"données" (a string), which contains "é"'],
+    ["x".repeat(513), `"${"x".repeat(57)}..." (a string), which has 513 characters`],
+  ])("refuses %j", (prefix, received) => {
+    expect(issuesOf(orthanc({ BlobNamePrefix: prefix }))).toEqual([
+      `Expected ${PREFIX_EXPECTATION} for AzureBlobStorage.BlobNamePrefix but received ${received}`,
+    ]);
+  });
+});
+
+describe("AzureKeyVault", () => {
+  it("accepts its four keys", () => {
+    const keyVault = {
+      baseUrl: "https://vault.vault.azure.net",
+      clientId: "client",
+      clientSecret: CLIENT_SECRET,
+      kid: "https://vault.vault.azure.net/keys/orthanc/1",
+    };
+    expect(KEY_VAULT_KEYS).toEqual(Object.keys(keyVault));
+    expect(parseEnabled(orthanc({ AzureKeyVault: keyVault })).encryption.keyVault).toEqual(keyVault);
+  });
+
+  it("refuses a baseUrl that is not https", () => {
+    expect(issuesOf(orthanc({ AzureKeyVault: { baseUrl: "http://vault.vault.azure.net" } }))).toEqual([
+      'Expected an https URL for AzureBlobStorage.AzureKeyVault.baseUrl but received "http://vault.vault.azure.net" (a string)',
+    ]);
+    expect(issuesOf(orthanc({ AzureKeyVault: { baseUrl: "vault" } }))).toEqual([
+      'Expected an https URL for AzureBlobStorage.AzureKeyVault.baseUrl but received "vault" (a string)',
+    ]);
+  });
+
+  it("refuses unknown keys, suggesting the right spelling", () => {
+    expect(issuesOf(orthanc({ AzureKeyVault: { ClientSecret: CLIENT_SECRET, tenant: "t" } }))).toEqual([
+      "Unknown key AzureBlobStorage.AzureKeyVault.ClientSecret; expected one of: baseUrl, clientId, clientSecret, kid (did you mean clientSecret?)",
+      "Unknown key AzureBlobStorage.AzureKeyVault.tenant; expected one of: baseUrl, clientId, clientSecret, kid",
+    ]);
+  });
+});
+
+describe("unknown keys", () => {
+  const known = CONFIGURATION_KEYS.join(", ");
+
+  it.each<[string, string]>([
+    ["ContainerNam", " (did you mean ContainerName?)"],
+    ["containername", " (did you mean ContainerName?)"],
+    ["MaxRetry", " (did you mean MaxRetries?)"],
+    ["EnableStorge", " (did you mean EnableStorage?)"],
+    ["BlobNamePrefx", " (did you mean BlobNamePrefix?)"],
+    ["StorageEncryption", ""],
+    ["Foo", ""],
+  ])("refuses %s", (key, suggestion) => {
+    expect(issuesOf(orthanc({ [key]: 1 }))).toEqual([
+      `Unknown key AzureBlobStorage.${key}; expected one of: ${known}${suggestion}`,
+    ]);
+  });
+
+  it("does not treat inherited names as known", () => {
+    expect(issuesOf(JSON.parse('{"AzureBlobStorage": {"EnableStorage": true, "__proto__": {}}}'))).toEqual([
+      "Expected a value for exactly one of AzureBlobStorage.ConnectionString or AzureBlobStorage.AccountUrl but received neither",
+      `Expected ${CONTAINER_EXPECTATION} for AzureBlobStorage.ContainerName but received nothing (the key is required when EnableStorage is true)`,
+      `Unknown key AzureBlobStorage.__proto__; expected one of: ${known}`,
+    ]);
+  });
+});
+
+describe("describeConfiguration", () => {
+  it("describes the defaults on one line", () => {
+    expect(describeConfiguration(parseEnabled(orthanc()))).toBe(
+      "auth=connection-string(DefaultEndpointsProtocol=https;AccountName=myaccount;AccountKey=<redacted>;EndpointSuffix=core.windows.net), " +
+        'container=orthanc, blobNamePrefix="", createContainerIfNotExists=true, requestTimeoutMs=30000, maxRetries=3, ' +
+        "retryDelayMs=200..10000, operationTimeoutMs=120000, maxConcurrentRequests=32, " +
+        "singleUploadThresholdBytes=33554432, uploadBlockSizeBytes=8388608, uploadConcurrency=4, encryption=off, " +
+        "heapLimitMb=2048, watchdogTimeoutMs=30000, testingEndpoints=false",
+    );
+  });
+
+  it("describes SAS and token-credential auth, and the Key Vault settings", () => {
+    const sas = describeConfiguration(
+      parseEnabled(
+        orthancWithUrl({
+          SasToken: SAS_TOKEN,
+          KeyDecayCount: 5,
+          AzureKeyVault: {
+            baseUrl: "https://vault.vault.azure.net",
+            clientId: "client",
+            clientSecret: CLIENT_SECRET,
+          },
+        }),
+      ),
+    );
+    expect(sas).toContain(`auth=sas(accountUrl=${ACCOUNT_URL}, sasToken=<redacted>)`);
+    expect(sas).toContain(
+      "encryption=off(keyDecayCount=5, keyVault(baseUrl=https://vault.vault.azure.net, clientId=client, clientSecret=<redacted>))",
+    );
+    const clientId = "0f0e0d0c-0b0a-0908-0706-050403020100";
+    expect(
+      describeConfiguration(parseEnabled(orthancWithUrl({ ManagedIdentityClientId: clientId }))),
+    ).toContain(`auth=token-credential(accountUrl=${ACCOUNT_URL}, managedIdentityClientId=${clientId})`);
+    const sasConnectionString = describeConfiguration(
+      parseEnabled(
+        orthanc({ ConnectionString: `BlobEndpoint=${ACCOUNT_URL};SharedAccessSignature=${SAS_TOKEN}` }),
+      ),
+    );
+    expect(sasConnectionString).toContain(
+      `auth=connection-string(BlobEndpoint=${ACCOUNT_URL};SharedAccessSignature=<redacted>)`,
+    );
+  });
+
+  it("redacts secrets even in a config it did not parse", () => {
+    const config = parseEnabled(orthanc());
+    const handMade: PluginConfig = {
+      ...config,
+      storage: {
+        ...config.storage,
+        auth: {
+          kind: "connection-string",
+          connectionString: `${ACCOUNT_KEY};Weird=${CLIENT_SECRET};BlobEndpoint=https://x.example/?sig=${SAS_SIGNATURE}`,
+        },
+      },
+    };
+    expect(describeConfiguration(handMade)).toContain(
+      "auth=connection-string(<redacted>;<redacted>;BlobEndpoint=https://x.example?<redacted>)",
+    );
+  });
+});
+
+describe("secrets", () => {
+  function expectNoSecret(text: string): void {
+    for (const needle of SECRET_NEEDLES) expect(text).not.toContain(needle);
+  }
+
+  const failing: [string, unknown][] = [
+    ["a valid connection string with other invalid keys", orthanc({ MaxRetries: -1, Bogus: ACCOUNT_KEY })],
+    ["a connection string without AccountName", orthanc({ ConnectionString: `AccountKey=${ACCOUNT_KEY}` })],
+    [
+      "a connection string with a bare key",
+      orthanc({ ConnectionString: `AccountName=a;${ACCOUNT_KEY}`, ContainerName: "X" }),
+    ],
+    [
+      "a connection string with an odd part name",
+      orthanc({ ConnectionString: `AccountName=a;${CLIENT_SECRET}=${ACCOUNT_KEY}` }),
+    ],
+    [
+      "a connection string with a misspelt AccountKey",
+      orthanc({ ConnectionString: `AccountName=a;AccountKye=${ACCOUNT_KEY}` }),
+    ],
+    [
+      "a connection string with a doubled AccountKey",
+      orthanc({ ConnectionString: `AccountName=a;AccountKey=${ACCOUNT_KEY};AccountKey=${ACCOUNT_KEY}` }),
+    ],
+    ["a non-base64 AccountKey", orthanc({ ConnectionString: `AccountName=a;AccountKey=${CLIENT_SECRET}` })],
+    [
+      "a connection string with both AccountUrl and a SAS",
+      orthanc({ AccountUrl: ACCOUNT_URL, SasToken: SAS_TOKEN }),
+    ],
+    [
+      "a connection string pasted into AccountUrl",
+      orthanc({ ConnectionString: undefined, AccountUrl: CONNECTION_STRING }),
+    ],
+    ["a connection string pasted into ContainerName", orthanc({ ContainerName: CONNECTION_STRING })],
+    ["a connection string pasted into BlobNamePrefix", orthanc({ BlobNamePrefix: CONNECTION_STRING })],
+    ["a connection string as an unknown key's value", orthanc({ ConectionString: CONNECTION_STRING })],
+    ["a SAS URL as AccountUrl", orthancWithUrl({ AccountUrl: `${ACCOUNT_URL}?${SAS_TOKEN}` })],
+    ["a SAS URL as SasToken", orthancWithUrl({ SasToken: `${ACCOUNT_URL}?${SAS_TOKEN}` })],
+    ["a SAS token without AccountUrl", orthanc({ SasToken: SAS_TOKEN })],
+    [
+      "a SAS token with a wrong ManagedIdentityClientId",
+      orthancWithUrl({ SasToken: SAS_TOKEN, ManagedIdentityClientId: 3 }),
+    ],
+    [
+      "a client secret with invalid Key Vault keys",
+      orthanc({ AzureKeyVault: { clientSecret: CLIENT_SECRET, baseUrl: "http://v", secret: CLIENT_SECRET } }),
+    ],
+    ["a client secret in a wrongly cased key", orthanc({ AzureKeyVault: { ClientSecret: CLIENT_SECRET } })],
+    [
+      "a client secret as a number-like object",
+      orthanc({ AzureKeyVault: { clientSecret: [CLIENT_SECRET] } }),
+    ],
+    [
+      "a client secret with EncryptionEnabled",
+      orthanc({ EncryptionEnabled: true, AzureKeyVault: { clientSecret: CLIENT_SECRET } }),
+    ],
+  ];
+
+  it.each(failing)("never appear in errors: %s", (_name, configuration) => {
+    const error = catchError(configuration);
+    expectNoSecret(error.message);
+    expectNoSecret(error.issues.join("\n"));
+    expectNoSecret(String(error.stack));
+  });
+
+  it.each<[string, unknown]>([
+    ["an account-key connection string", orthanc({ AzureKeyVault: { clientSecret: CLIENT_SECRET } })],
+    [
+      "a SAS connection string",
+      orthanc({ ConnectionString: `BlobEndpoint=${ACCOUNT_URL};SharedAccessSignature=${SAS_TOKEN}` }),
+    ],
+    ["a SAS token", orthancWithUrl({ SasToken: `?${SAS_TOKEN}` })],
+  ])("never appear in describeConfiguration: %s", (_name, configuration) => {
+    expectNoSecret(describeConfiguration(parseEnabled(configuration)));
+  });
+});

@@ -1,0 +1,26 @@
+// Bundles the TypeScript that runs inside Orthanc (src/bridge/main.ts) into dist/plugin.cjs,
+// and the operator CLI into dist/cli.cjs. Target: the embedded runtime, Node 18, CommonJS.
+import { build } from "esbuild";
+
+const common = {
+  bundle: true,
+  platform: "node",
+  target: "node18",
+  format: "cjs",
+  charset: "ascii",
+  sourcemap: false,
+  legalComments: "none",
+  logLevel: "warning",
+  // @azure/storage-common calls createRequire(import.meta.url), which CJS output lacks.
+  define: { "import.meta.url": "__import_meta_url" },
+  banner: {
+    js: [
+      "var __import_meta_url = require('url').pathToFileURL(__filename).href;",
+      // Node 18 has no WebCrypto global; the Azure SDKs expect one.
+      "if (typeof globalThis.crypto === 'undefined') { globalThis.crypto = require('crypto').webcrypto; }",
+    ].join("\n"),
+  },
+};
+
+await build({ ...common, entryPoints: ["src/bridge/main.ts"], outfile: "dist/plugin.cjs" });
+await build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.cjs" });
