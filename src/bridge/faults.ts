@@ -13,11 +13,20 @@ export type Fault =
   | { kind: "fail"; code: StorageErrorCode; count: number }
   | { kind: "short-range"; count: number };
 
-const FAIL_CODES: readonly StorageErrorCode[] = ["not-found", "integrity", "timeout", "unavailable", "internal"];
+const FAIL_CODES: readonly StorageErrorCode[] = [
+  "not-found",
+  "integrity",
+  "timeout",
+  "unavailable",
+  "internal",
+];
 
 export function parseFault(body: unknown): Fault {
   if (typeof body !== "object" || body === null) {
-    throw new StorageError("invalid-argument", "Expected a JSON object for the fault but received something else");
+    throw new StorageError(
+      "invalid-argument",
+      "Expected a JSON object for the fault but received something else",
+    );
   }
   const record = body as Record<string, unknown>;
   const count = typeof record.count === "number" && record.count > 0 ? Math.floor(record.count) : 1;
@@ -29,7 +38,10 @@ export function parseFault(body: unknown): Fault {
     case "hang":
       return { kind: "hang", count };
     case "busy":
-      return { kind: "busy", durationMs: typeof record.durationMs === "number" ? record.durationMs : 3_600_000 };
+      return {
+        kind: "busy",
+        durationMs: typeof record.durationMs === "number" ? record.durationMs : 3_600_000,
+      };
     case "fail": {
       const code = record.code as StorageErrorCode;
       if (!FAIL_CODES.includes(code)) {

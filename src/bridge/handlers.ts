@@ -1,6 +1,7 @@
 import { describeError, StorageError } from "../errors.ts";
 import type { FaultPlan } from "./faults.ts";
 import { type NativeBinding, type NativeRequestHandler, Operation } from "./native-binding.ts";
+import type { CountedOperation, OperationStats } from "./operation-stats.ts";
 import { BridgeStatus, statusForError } from "./status.ts";
 
 /** What the bridge needs from the storage service. */
@@ -30,14 +31,22 @@ export interface RequestHandlerOptions {
   rest: RestHandler;
   complete: NativeBinding["complete"];
   faults?: FaultPlan | undefined;
+  stats?: OperationStats | undefined;
 }
+
+const COUNTED: Readonly<Record<number, CountedOperation>> = {
+  [Operation.Create]: "create",
+  [Operation.ReadWhole]: "readWhole",
+  [Operation.ReadRange]: "readRange",
+  [Operation.Remove]: "remove",
+};
 
 /**
  * Turns each native request into exactly one complete() call. Errors cross the boundary
  * as {status, message}; nothing here throws back into the shim.
  */
 export function createRequestHandler(options: RequestHandlerOptions): NativeRequestHandler {
-  const { storage, rest, complete, faults } = options;
+  const { storage, rest, complete, faults, stats } = options;
 
   const perform = async (
     operation: number,
@@ -70,17 +79,23 @@ export function createRequestHandler(options: RequestHandlerOptions): NativeRequ
         return { status: BridgeStatus.Ok, data: Buffer.from(JSON.stringify(response.body, null, 2)) };
       }
       default:
-        throw new StorageError("internal", `Expected an operation code from 0 to 4 but received ${operation}`);
+        throw new StorageError(
+          "internal",
+          `Expected an operation code from 0 to 4 but received ${operation}`,
+        );
     }
   };
 
   return (id, operation, uuid, contentType, offset, length, data) => {
     if (operation !== Operation.Rest && faults?.takeHang() === true) return; // never completes
+    const counted = COUNTED[operation];
     perform(operation, uuid, contentType, offset, length, data).then(
       (result) => {
+        if (counted !== undefined) stats?.record(counted, true, result.data?.length ?? data?.length ?? 0);
         complete(id, result.status, "", result.data);
       },
       (error: unknown) => {
+        if (counted !== undefined) stats?.record(counted, false, 0);
         complete(id, statusForError(error), describeError(error));
       },
     );

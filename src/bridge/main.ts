@@ -12,6 +12,7 @@ import { StorageService } from "../storage/storage-service.ts";
 import { FaultPlan } from "./faults.ts";
 import { createRequestHandler } from "./handlers.ts";
 import { loadNativeBinding } from "./native-binding.ts";
+import { OperationStats } from "./operation-stats.ts";
 import { createRestRoutes } from "./rest-routes.ts";
 import { hardenProcess } from "./sandbox.ts";
 
@@ -64,8 +65,10 @@ async function start(): Promise<void> {
     logger: createLogger("storage"),
   });
   const faults = config.testing.enableTestingEndpoints ? new FaultPlan() : undefined;
-  if (faults !== undefined) log.warning("EnableTestingEndpoints is true: fault injection is on; never use this in production");
+  if (faults !== undefined)
+    log.warning("EnableTestingEndpoints is true: fault injection is on; never use this in production");
 
+  const stats = new OperationStats();
   const rest = createRestRoutes({
     faults,
     status: () => ({
@@ -76,10 +79,11 @@ async function start(): Promise<void> {
       blobNamePrefix: config.storage.blobNamePrefix,
       encryption: config.encryption.enabled,
       runtime: { node: process.version, ...native.runtimeInfo() },
+      operations: stats.snapshot(),
     }),
   });
 
-  native.ready(createRequestHandler({ storage: service, rest, complete: native.complete, faults }), {
+  native.ready(createRequestHandler({ storage: service, rest, complete: native.complete, faults, stats }), {
     operationTimeoutMs: config.requests.operationTimeoutMs,
     watchdogTimeoutMs: config.runtime.watchdogTimeoutMs,
   });

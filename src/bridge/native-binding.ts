@@ -34,7 +34,10 @@ export interface RuntimeInfo {
 export interface NativeBinding {
   log(level: 0 | 1 | 2, message: string): void;
   configuration(): string;
-  ready(handler: NativeRequestHandler, settings: { operationTimeoutMs: number; watchdogTimeoutMs: number }): void;
+  ready(
+    handler: NativeRequestHandler,
+    settings: { operationTimeoutMs: number; watchdogTimeoutMs: number },
+  ): void;
   startupFailed(message: string): void;
   complete(id: number, status: BridgeStatus, message: string, data?: Buffer): boolean;
   runtimeInfo(): RuntimeInfo;

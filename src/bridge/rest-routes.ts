@@ -1,6 +1,7 @@
 import { StorageError } from "../errors.ts";
 import { type FaultPlan, parseFault } from "./faults.ts";
 import type { RestHandler } from "./handlers.ts";
+import { probeSandbox } from "./sandbox.ts";
 
 export interface RestRoutesOptions {
   /** GET /azure-blob-storage/status */
@@ -20,11 +21,17 @@ export function createRestRoutes(options: RestRoutesOptions): RestHandler {
       try {
         parsed = JSON.parse(request.body.toString("utf8"));
       } catch {
-        throw new StorageError("invalid-argument", "Expected a JSON body for testing/faults but received invalid JSON");
+        throw new StorageError(
+          "invalid-argument",
+          "Expected a JSON body for testing/faults but received invalid JSON",
+        );
       }
       const fault = parseFault(parsed);
       options.faults.arm(fault);
       return { found: true, body: { armed: fault } };
+    }
+    if (options.faults !== undefined && request.method === "GET" && request.path === "testing/sandbox") {
+      return { found: true, body: probeSandbox() };
     }
     return { found: false };
   };

@@ -15,7 +15,10 @@ export function hardenProcess(): void {
     }
   };
   for (const method of ["on", "addListener", "once", "prependListener", "prependOnceListener"] as const) {
-    const original = process[method].bind(process) as (event: string | symbol, listener: never) => NodeJS.Process;
+    const original = process[method].bind(process) as (
+      event: string | symbol,
+      listener: never,
+    ) => NodeJS.Process;
     Object.defineProperty(process, method, {
       configurable: false,
       writable: false,
@@ -53,4 +56,28 @@ export function hardenProcess(): void {
       return originalKill(pid, signal);
     },
   });
+}
+
+/**
+ * Tries each forbidden action and reports what happened ("refused: ..." or "allowed").
+ * Served by the testing endpoints, so tests check the real embedded runtime.
+ */
+export function probeSandbox(): Record<string, string> {
+  const attempt = (action: () => unknown): string => {
+    try {
+      action();
+      return "allowed";
+    } catch (error) {
+      return `refused: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  };
+  const noop = () => undefined;
+  return {
+    signalListener: attempt(() => process.on("SIGTERM", noop)),
+    chdir: attempt(() => process.chdir("/")),
+    spawn: attempt(() => childProcess.spawn("/bin/true")),
+    fork: attempt(() => childProcess.fork("/dev/null")),
+    abort: attempt(() => process.abort()),
+    killSelf: attempt(() => process.kill(process.pid, "SIGTERM")),
+  };
 }

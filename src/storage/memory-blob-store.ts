@@ -14,7 +14,13 @@ import type {
   OperationOptions,
 } from "./blob-store.ts";
 
-export type MemoryBlobStoreOperation = "initialize" | "create" | "read" | "readRange" | "getProperties" | "delete";
+export type MemoryBlobStoreOperation =
+  | "initialize"
+  | "create"
+  | "read"
+  | "readRange"
+  | "getProperties"
+  | "delete";
 
 export interface MemoryBlobStoreOptions {
   /** Delay before every operation (honours abortSignal), to simulate a slow service. */
@@ -127,7 +133,12 @@ export class MemoryBlobStore implements BlobStore {
     });
   }
 
-  async readRange(name: string, offset: number, length: number, options: OperationOptions = {}): Promise<Buffer> {
+  async readRange(
+    name: string,
+    offset: number,
+    length: number,
+    options: OperationOptions = {},
+  ): Promise<Buffer> {
     return this.#operation("readRange", name, options, () => {
       if (!isNonNegativeSafeInteger(offset) || !isNonNegativeSafeInteger(length)) {
         throw new StorageError(
@@ -148,7 +159,9 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   async getProperties(name: string, options: OperationOptions = {}): Promise<BlobProperties> {
-    return this.#operation("getProperties", name, options, () => propertiesOf(this.#get("getProperties", name)));
+    return this.#operation("getProperties", name, options, () =>
+      propertiesOf(this.#get("getProperties", name)),
+    );
   }
 
   async delete(name: string, options: OperationOptions = {}): Promise<DeleteResult> {
@@ -178,7 +191,8 @@ export class MemoryBlobStore implements BlobStore {
     const { signal } = combined;
     try {
       if (signal.aborted) throw abortedError(operation, subject, signal);
-      if (this.latencyMs > 0) await delay(this.latencyMs, signal, () => abortedError(operation, subject, signal));
+      if (this.latencyMs > 0)
+        await delay(this.latencyMs, signal, () => abortedError(operation, subject, signal));
       // Injected failures are thrown as given: tests use them to simulate misbehaving stores.
       const injected = this.#failures.get(operation);
       if (injected !== undefined && injected.length > 0) throw injected.shift();

@@ -80,7 +80,10 @@ export function contentTypeName(contentType: number): string {
  */
 export function blobNameFor(prefix: string, uuid: string, contentType: number): string {
   if (typeof prefix !== "string") {
-    throw new StorageError("invalid-argument", `Expected a string for the blob name prefix but received ${echo(prefix)}`);
+    throw new StorageError(
+      "invalid-argument",
+      `Expected a string for the blob name prefix but received ${echo(prefix)}`,
+    );
   }
   assertOrthancUuid(uuid);
   return prefix + uuid + extensionFor(contentType);

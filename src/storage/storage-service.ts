@@ -60,7 +60,12 @@ export class StorageService {
    * Stores an attachment. Idempotent: when the blob already exists with identical bytes (a
    * retry after a lost response) this succeeds; different bytes are never overwritten.
    */
-  async create(uuid: string, contentType: number, data: Buffer, options: OperationOptions = {}): Promise<void> {
+  async create(
+    uuid: string,
+    contentType: number,
+    data: Buffer,
+    options: OperationOptions = {},
+  ): Promise<void> {
     const name = this.blobName(uuid, contentType);
     if (!Buffer.isBuffer(data)) {
       throw new StorageError("invalid-argument", `create ${name}: expected the attachment data as a Buffer`);

@@ -120,7 +120,9 @@ describe("AzureBlobStore against Azurite", () => {
 
     expect((await store.readRange("p/one.dcm", 0, 10)).equals(data.subarray(0, 10))).toBe(true);
     expect((await store.readRange("p/one.dcm", 5000, 20_000)).equals(data.subarray(5000, 25_000))).toBe(true);
-    expect((await store.readRange("p/one.dcm", data.length - 1, 1)).equals(data.subarray(data.length - 1))).toBe(true);
+    expect(
+      (await store.readRange("p/one.dcm", data.length - 1, 1)).equals(data.subarray(data.length - 1)),
+    ).toBe(true);
     expect((await store.readRange("p/one.dcm", data.length, 0)).length).toBe(0);
 
     expect(await store.delete("p/one.dcm")).toEqual({ existed: true });
@@ -144,7 +146,9 @@ describe("AzureBlobStore against Azurite", () => {
     await store.create("same", Buffer.from("first"));
     const error = await failure(store.create("same", Buffer.from("second")));
     expect(error.code).toBe("already-exists");
-    expect(error.message).toMatch(/^create same: a blob already exists under this name \(HTTP 409, BlobAlreadyExists\)$/);
+    expect(error.message).toMatch(
+      /^create same: a blob already exists under this name \(HTTP 409, BlobAlreadyExists\)$/,
+    );
     expect((await store.read("same")).data.toString()).toBe("first");
   });
 
@@ -163,10 +167,14 @@ describe("AzureBlobStore against Azurite", () => {
     await store.create("ten", Buffer.from("0123456789"));
     const partial = await failure(store.readRange("ten", 8, 5));
     expect(partial.code).toBe("invalid-argument");
-    expect(partial.message).toBe("readRange ten: range offset=8 length=5 goes beyond the end of the blob (size 10)");
+    expect(partial.message).toBe(
+      "readRange ten: range offset=8 length=5 goes beyond the end of the blob (size 10)",
+    );
     const outside = await failure(store.readRange("ten", 10, 1));
     expect(outside.code).toBe("invalid-argument");
-    expect(outside.message).toBe("readRange ten: range offset=10 length=1 goes beyond the end of the blob (size 10)");
+    expect(outside.message).toBe(
+      "readRange ten: range offset=10 length=1 goes beyond the end of the blob (size 10)",
+    );
     expect((await failure(store.readRange("ten", 11, 0))).code).toBe("invalid-argument");
     expect((await failure(store.readRange("ten", -1, 2))).code).toBe("invalid-argument");
   });
@@ -209,9 +217,9 @@ describe("AzureBlobStore against Azurite", () => {
     // The commit is conditional too: a second large create must not replace the blob.
     const error = await failure(store.create("big.dcm", randomBytes(40 * MiB)));
     expect(error.code).toBe("already-exists");
-    expect((await store.readRange("big.dcm", 20 * MiB, 64)).equals(data.subarray(20 * MiB, 20 * MiB + 64))).toBe(
-      true,
-    );
+    expect(
+      (await store.readRange("big.dcm", 20 * MiB, 64)).equals(data.subarray(20 * MiB, 20 * MiB + 64)),
+    ).toBe(true);
   });
 
   it("honours abortSignal and timeoutInMs with a timeout error", async () => {
@@ -263,7 +271,9 @@ describe("AzureBlobStore against Azurite", () => {
       containerName: "dev",
       requests: REQUESTS,
     });
-    expect(store.description).toBe('Azure Blob Storage container "dev" at http://127.0.0.1:10000/devstoreaccount1');
+    expect(store.description).toBe(
+      'Azure Blob Storage container "dev" at http://127.0.0.1:10000/devstoreaccount1',
+    );
   });
 
   it("rejects a malformed connection string without echoing it", () => {
@@ -315,7 +325,13 @@ describe("AzureBlobStore against Azurite", () => {
 
   it("reports a stopped service as unavailable quickly, and works again after a restart", async () => {
     const store = await readyStore({
-      requests: { ...REQUESTS, requestTimeoutMs: 2_000, maxRetries: 2, retryDelayMs: 20, maxRetryDelayMs: 100 },
+      requests: {
+        ...REQUESTS,
+        requestTimeoutMs: 2_000,
+        maxRetries: 2,
+        retryDelayMs: 20,
+        maxRetryDelayMs: 100,
+      },
     });
     await store.create("survivor", Buffer.from("still here"));
     await azurite.stop();

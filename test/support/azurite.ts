@@ -137,11 +137,14 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<A
     });
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
-      if (exited !== undefined) throw new Error(`Azurite ${exited} before listening on port ${blobPort}: ${output}`);
+      if (exited !== undefined)
+        throw new Error(`Azurite ${exited} before listening on port ${blobPort}: ${output}`);
       if (await portAnswers(blobPort)) return;
       if (Date.now() > deadline) {
         current.kill("SIGKILL");
-        throw new Error(`Azurite did not listen on port ${blobPort} within ${START_TIMEOUT_MS} ms: ${output}`);
+        throw new Error(
+          `Azurite did not listen on port ${blobPort} within ${START_TIMEOUT_MS} ms: ${output}`,
+        );
       }
       await sleep(100);
     }

@@ -6,7 +6,11 @@ import { mapAzureError, redactSecrets, safeUrl } from "../../src/storage/azure-b
 const BLOB = "orthanc/0a1b2c3d-4e5f-6789-abcd-ef0123456789.dcm";
 
 /** A RestError shaped like the ones @azure/storage-blob throws for an HTTP error answer. */
-function httpError(status: number, errorCode: string | undefined, message = "The service said no.\nRequestId:1"): RestError {
+function httpError(
+  status: number,
+  errorCode: string | undefined,
+  message = "The service said no.\nRequestId:1",
+): RestError {
   const request = createPipelineRequest({ url: `https://acct.blob.core.windows.net/c/${BLOB}` });
   const headers = createHttpHeaders(errorCode === undefined ? {} : { "x-ms-error-code": errorCode });
   const error = new RestError(message, {
@@ -55,7 +59,11 @@ describe("mapAzureError", () => {
   });
 
   it("maps other 409s to internal with the service's first line", () => {
-    const error = mapAzureError(httpError(409, "LeaseIdMissing", "There is a lease.\nRequestId:abc"), "delete", BLOB);
+    const error = mapAzureError(
+      httpError(409, "LeaseIdMissing", "There is a lease.\nRequestId:abc"),
+      "delete",
+      BLOB,
+    );
     expect(error.code).toBe("internal");
     expect(error.message).toBe(
       `delete ${BLOB}: unexpected answer from the storage service: There is a lease. RequestId:abc (HTTP 409, LeaseIdMissing)`,
@@ -81,7 +89,9 @@ describe("mapAzureError", () => {
       const error = new RestError(`connect ${code} 127.0.0.1:10000`, { code });
       const mapped = mapAzureError(error, "read", BLOB);
       expect(mapped.code).toBe("unavailable");
-      expect(mapped.message).toBe(`read ${BLOB}: cannot reach the storage service: connect ${code} 127.0.0.1:10000 (${code})`);
+      expect(mapped.message).toBe(
+        `read ${BLOB}: cannot reach the storage service: connect ${code} 127.0.0.1:10000 (${code})`,
+      );
     },
   );
 
@@ -89,10 +99,12 @@ describe("mapAzureError", () => {
     const abort = new Error("The operation was aborted.");
     abort.name = "AbortError";
     expect(mapAzureError(abort, "read", BLOB).code).toBe("timeout");
-    expect(mapAzureError(new RestError("no response within 100 ms", { code: "TIMEOUT" }), "read", BLOB).code).toBe(
+    expect(
+      mapAzureError(new RestError("no response within 100 ms", { code: "TIMEOUT" }), "read", BLOB).code,
+    ).toBe("timeout");
+    expect(mapAzureError(new RestError("socket timeout", { code: "ETIMEDOUT" }), "read", BLOB).code).toBe(
       "timeout",
     );
-    expect(mapAzureError(new RestError("socket timeout", { code: "ETIMEDOUT" }), "read", BLOB).code).toBe("timeout");
   });
 
   it("maps credential failures to unavailable", () => {
@@ -100,16 +112,18 @@ describe("mapAzureError", () => {
     error.name = "CredentialUnavailableError";
     const mapped = mapAzureError(error, "read", BLOB);
     expect(mapped.code).toBe("unavailable");
-    expect(mapped.message).toBe(`read ${BLOB}: could not get an access token: ManagedIdentityCredential: no endpoint more`);
+    expect(mapped.message).toBe(
+      `read ${BLOB}: could not get an access token: ManagedIdentityCredential: no endpoint more`,
+    );
   });
 
   it("maps anything else to internal and keeps plain objects working", () => {
     expect(mapAzureError(new TypeError("x is not a function"), "read", BLOB).message).toBe(
       `read ${BLOB}: unexpected error: x is not a function`,
     );
-    expect(mapAzureError({ statusCode: 404, details: { errorCode: "BlobNotFound" } }, "read", BLOB).code).toBe(
-      "not-found",
-    );
+    expect(
+      mapAzureError({ statusCode: 404, details: { errorCode: "BlobNotFound" } }, "read", BLOB).code,
+    ).toBe("not-found");
     expect(mapAzureError("a string", "read", BLOB).code).toBe("internal");
     expect(mapAzureError(undefined, "read", BLOB).code).toBe("internal");
   });
@@ -154,7 +168,9 @@ describe("redactSecrets and safeUrl", () => {
   });
 
   it("safeUrl drops query and credentials", () => {
-    expect(safeUrl("https://user:pw@acct.blob.core.windows.net/?sv=1&sig=s")).toBe("https://acct.blob.core.windows.net/");
+    expect(safeUrl("https://user:pw@acct.blob.core.windows.net/?sv=1&sig=s")).toBe(
+      "https://acct.blob.core.windows.net/",
+    );
     expect(safeUrl("not a url")).toBe("<invalid url>");
   });
 });

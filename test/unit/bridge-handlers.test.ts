@@ -1,0 +1,186 @@
+import { describe, expect, it } from "vitest";
+import { FaultPlan, parseFault } from "../../src/bridge/faults.ts";
+import { createRequestHandler, type RestHandler, type StorageOperations } from "../../src/bridge/handlers.ts";
+import { Operation } from "../../src/bridge/native-binding.ts";
+import { OperationStats } from "../../src/bridge/operation-stats.ts";
+import { createRestRoutes } from "../../src/bridge/rest-routes.ts";
+import { BridgeStatus, statusForError } from "../../src/bridge/status.ts";
+import { StorageError } from "../../src/errors.ts";
+
+const UUID = "0b6ab2a5-51c2-4d0f-a5a0-8a3c0c8a4c21";
+
+interface Completion {
+  id: number;
+  status: number;
+  message: string;
+  data: Buffer | undefined;
+}
+
+function harness(
+  storage: Partial<StorageOperations>,
+  extra: { rest?: RestHandler; faults?: FaultPlan } = {},
+) {
+  const completions: Completion[] = [];
+  const stats = new OperationStats();
+  const waiters: Array<() => void> = [];
+  const complete = (id: number, status: number, message: string, data?: Buffer) => {
+    completions.push({ id, status, message, data });
+    for (const w of waiters.splice(0)) w();
+    return true;
+  };
+  const notImplemented = () => Promise.reject(new Error("not used"));
+  const handler = createRequestHandler({
+    storage: {
+      create: storage.create ?? notImplemented,
+      readWhole: storage.readWhole ?? notImplemented,
+      readRange: storage.readRange ?? notImplemented,
+      remove: storage.remove ?? notImplemented,
+    },
+    rest: extra.rest ?? (async () => ({ found: false })),
+    complete,
+    faults: extra.faults,
+    stats,
+  });
+  const next = (count: number) =>
+    new Promise<void>((resolve) => {
+      const check = () => (completions.length >= count ? resolve() : waiters.push(check));
+      check();
+    });
+  return { handler, completions, stats, next };
+}
+
+describe("statusForError (the JS half of the error table)", () => {
+  it.each([
+    ["not-found", BridgeStatus.NotFound],
+    ["integrity", BridgeStatus.Integrity],
+    ["timeout", BridgeStatus.Timeout],
+    ["unavailable", BridgeStatus.Failure],
+    ["already-exists", BridgeStatus.Failure],
+    ["invalid-argument", BridgeStatus.Failure],
+    ["internal", BridgeStatus.Failure],
+  ] as const)("maps %s to %i", (code, status) => {
+    expect(statusForError(new StorageError(code, "x"))).toBe(status);
+  });
+
+  it("maps anything that is not a StorageError to Failure", () => {
+    expect(statusForError(new TypeError("boom"))).toBe(BridgeStatus.Failure);
+    expect(statusForError("a string")).toBe(BridgeStatus.Failure);
+  });
+});
+
+describe("createRequestHandler", () => {
+  it("hands create data to the service and completes with Ok", async () => {
+    const seen: Array<[string, number, string]> = [];
+    const h = harness({
+      create: async (uuid, type, data) => {
+        seen.push([uuid, type, data.toString()]);
+      },
+    });
+    h.handler(7, Operation.Create, UUID, 1, 0, 0, Buffer.from("dicom bytes"));
+    await h.next(1);
+    expect(seen).toEqual([[UUID, 1, "dicom bytes"]]);
+    expect(h.completions).toEqual([{ id: 7, status: BridgeStatus.Ok, message: "", data: undefined }]);
+    expect(h.stats.snapshot().create).toEqual({ calls: 1, failures: 0, bytes: 11 });
+  });
+
+  it("returns read data and range data", async () => {
+    const h = harness({
+      readWhole: async () => Buffer.from("whole"),
+      readRange: async (_uuid, _type, offset, length) =>
+        Buffer.from("0123456789").subarray(offset, offset + length),
+    });
+    h.handler(1, Operation.ReadWhole, UUID, 1, 0, 0, undefined);
+    h.handler(2, Operation.ReadRange, UUID, 1, 2, 3, undefined);
+    await h.next(2);
+    const byId = new Map(h.completions.map((c) => [c.id, c]));
+    expect(byId.get(1)?.data?.toString()).toBe("whole");
+    expect(byId.get(2)?.data?.toString()).toBe("234");
+    expect(h.stats.snapshot().readRange.calls).toBe(1);
+  });
+
+  it("turns a thrown StorageError into {status, message}, never a throw", async () => {
+    const h = harness({
+      readWhole: async () => {
+        throw new StorageError("not-found", "read x.dcm: blob not found");
+      },
+      remove: async () => {
+        throw new Error("unexpected");
+      },
+    });
+    h.handler(3, Operation.ReadWhole, UUID, 1, 0, 0, undefined);
+    h.handler(4, Operation.Remove, UUID, 1, 0, 0, undefined);
+    await h.next(2);
+    const byId = new Map(h.completions.map((c) => [c.id, c]));
+    expect(byId.get(3)).toMatchObject({
+      status: BridgeStatus.NotFound,
+      message: "read x.dcm: blob not found",
+    });
+    expect(byId.get(4)).toMatchObject({ status: BridgeStatus.Failure, message: "unexpected" });
+    expect(h.stats.snapshot().readWhole.failures).toBe(1);
+  });
+
+  it("answers an unknown operation code with Failure", async () => {
+    const h = harness({});
+    h.handler(5, 42 as never, UUID, 1, 0, 0, undefined);
+    await h.next(1);
+    expect(h.completions[0]).toMatchObject({ status: BridgeStatus.Failure });
+    expect(h.completions[0]?.message).toContain("Expected an operation code from 0 to 4 but received 42");
+  });
+
+  it("serves REST routes as JSON and 404s unknown ones", async () => {
+    const rest = createRestRoutes({ status: () => ({ ok: true }) });
+    const h = harness({}, { rest });
+    h.handler(1, Operation.Rest, "status", 1, 0, 0, Buffer.alloc(0));
+    h.handler(2, Operation.Rest, "nope", 1, 0, 0, Buffer.alloc(0));
+    h.handler(3, Operation.Rest, "testing/faults", 2, 0, 0, Buffer.from('{"fault":"hang"}'));
+    await h.next(3);
+    const byId = new Map(h.completions.map((c) => [c.id, c]));
+    expect(JSON.parse(byId.get(1)?.data?.toString() ?? "")).toEqual({ ok: true });
+    expect(byId.get(2)?.status).toBe(BridgeStatus.NotFound);
+    // Fault injection routes do not exist unless the configuration enables them.
+    expect(byId.get(3)?.status).toBe(BridgeStatus.NotFound);
+  });
+});
+
+describe("fault injection (testing endpoints only)", () => {
+  it("a hang fault leaves the next storage call uncompleted", async () => {
+    const faults = new FaultPlan();
+    faults.arm(parseFault({ fault: "hang", count: 1 }));
+    const h = harness({ remove: async () => undefined }, { faults });
+    h.handler(1, Operation.Remove, UUID, 1, 0, 0, undefined);
+    h.handler(2, Operation.Remove, UUID, 1, 0, 0, undefined);
+    await h.next(1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.completions.map((c) => c.id)).toEqual([2]);
+  });
+
+  it("a fail fault maps through the status table, then clears", async () => {
+    const faults = new FaultPlan();
+    faults.arm(parseFault({ fault: "fail", code: "integrity", count: 1 }));
+    const h = harness({ readWhole: async () => Buffer.from("ok") }, { faults });
+    h.handler(1, Operation.ReadWhole, UUID, 1, 0, 0, undefined);
+    await h.next(1);
+    h.handler(2, Operation.ReadWhole, UUID, 1, 0, 0, undefined);
+    await h.next(2);
+    expect(h.completions.map((c) => c.status)).toEqual([BridgeStatus.Integrity, BridgeStatus.Ok]);
+  });
+
+  it("a short-range fault drops one byte, for the shim's length check", async () => {
+    const faults = new FaultPlan();
+    faults.arm(parseFault({ fault: "short-range" }));
+    const h = harness({ readRange: async () => Buffer.from("abcd") }, { faults });
+    h.handler(1, Operation.ReadRange, UUID, 1, 0, 4, undefined);
+    await h.next(1);
+    expect(h.completions[0]?.data?.toString()).toBe("abc");
+  });
+
+  it("rejects malformed faults with the expected/received shape", () => {
+    expect(() => parseFault({ fault: "explode" })).toThrow(
+      'Expected "exit", "throw", "hang", "busy", "fail" or "short-range" for fault but received "explode"',
+    );
+    expect(() => parseFault({ fault: "fail", code: "nope" })).toThrow(
+      'Expected one of not-found, integrity, timeout, unavailable, internal for code but received "nope"',
+    );
+    expect(() => parseFault(null)).toThrow("Expected a JSON object for the fault");
+  });
+});
