@@ -10,6 +10,7 @@ export type Fault =
   | { kind: "throw" }
   | { kind: "hang"; count: number }
   | { kind: "busy"; durationMs: number }
+  | { kind: "oom" }
   | { kind: "fail"; code: StorageErrorCode; count: number }
   | { kind: "short-range"; count: number };
 
@@ -54,10 +55,12 @@ export function parseFault(body: unknown): Fault {
     }
     case "short-range":
       return { kind: "short-range", count };
+    case "oom":
+      return { kind: "oom" };
     default:
       throw new StorageError(
         "invalid-argument",
-        `Expected "exit", "throw", "hang", "busy", "fail" or "short-range" for fault but received ${JSON.stringify(record.fault)}`,
+        `Expected "exit", "throw", "hang", "busy", "oom", "fail" or "short-range" for fault but received ${JSON.stringify(record.fault)}`,
       );
   }
 }
@@ -85,6 +88,13 @@ export class FaultPlan {
       case "throw":
         setImmediate(() => {
           throw new Error("injected uncaught exception (testing endpoint)");
+        });
+        break;
+      case "oom":
+        setImmediate(() => {
+          // Fills the V8 heap: the shim's near-heap-limit handling must restart JS, not abort Orthanc.
+          const hog: number[][] = [];
+          for (;;) hog.push(new Array<number>(1_000_000).fill(hog.length));
         });
         break;
       case "busy":

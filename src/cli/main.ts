@@ -53,7 +53,9 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const parsed = parsePluginConfiguration(JSON.parse(substituteEnvironment(stripJsonComments(readFileSync(file, "utf8")))));
+  const parsed = parsePluginConfiguration(
+    JSON.parse(substituteEnvironment(stripJsonComments(readFileSync(file, "utf8")))),
+  );
   if (!parsed.enabled) {
     process.stdout.write("AzureBlobStorage.EnableStorage is not true: the plugin would stay inactive\n");
     return 0;
@@ -72,7 +74,9 @@ async function main(argv: readonly string[]): Promise<number> {
         createContainerIfMissing: config.storage.createContainerIfNotExists,
         timeoutInMs: config.requests.operationTimeoutMs,
       });
-      process.stdout.write(`container "${config.storage.containerName}" is reachable (${store.description})\n`);
+      process.stdout.write(
+        `container "${config.storage.containerName}" is reachable (${store.description})\n`,
+      );
     } finally {
       await store.close();
     }
@@ -85,7 +89,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`${error instanceof ConfigurationError ? error.message : `error: ${describeError(error)}`}\n`);
+    process.stderr.write(
+      `${error instanceof ConfigurationError ? error.message : `error: ${describeError(error)}`}\n`,
+    );
     process.exitCode = 1;
   },
 );

@@ -9,17 +9,18 @@ import { join } from "node:path";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite } from "../support/azurite.ts";
-import { generateCt, generateMr } from "../support/dicom.ts";
+import { generateCt, generateMr, generateMultiFrame } from "../support/dicom.ts";
 import {
   deleteResource,
   getBuffer,
   getJson,
   type OrthancInstance,
+  postJson,
   startOrthanc,
   storescu,
   uploadInstance,
 } from "../support/orthanc.ts";
-import { PLUGIN_PATH, pluginSection, postJson, putBuffer, waitFor } from "../support/plugin.ts";
+import { PLUGIN_PATH, pluginSection, putBuffer, waitFor } from "../support/plugin.ts";
 
 // OrthancPluginErrorCode values, as Orthanc reports them in REST error bodies.
 const ORTHANC_INEXISTENT_FILE = 13;
@@ -35,7 +36,10 @@ let container: ContainerClient;
 
 interface StatusBody {
   runtime: { restarts: number; generation: number };
-  operations: Record<"create" | "readWhole" | "readRange" | "remove", { calls: number; failures: number }>;
+  operations: Record<
+    "create" | "readWhole" | "readRange" | "remove",
+    { calls: number; failures: number; bytes: number }
+  >;
 }
 
 async function status(): Promise<StatusBody> {
@@ -90,6 +94,8 @@ beforeAll(async () => {
       RetryDelayMs: 50,
       MaxRetryDelayMs: 200,
       WatchdogTimeoutSeconds: 4,
+      // Small, so that the heap-limit test fills it quickly (attachments live off-heap).
+      JavaScriptHeapLimitMB: 384,
     }),
   });
 });
@@ -144,12 +150,18 @@ describe("storing through Orthanc", () => {
     writeFileSync(file, mr.bytes);
     const result = await storescu({ port: orthanc.dicomPort, aet: orthanc.aet, files: [file] });
     expect(result.code, result.stderr).toBe(0);
-    const found = (await postJson(`${orthanc.url}/tools/lookup`, mr.sopInstanceUid)) as Array<{ ID: string }>;
+    // /tools/lookup takes the raw identifier as its body, not JSON.
+    const lookup = await fetch(`${orthanc.url}/tools/lookup`, { method: "POST", body: mr.sopInstanceUid });
+    const found = (await lookup.json()) as Array<{ ID: string }>;
     expect(found).toHaveLength(1);
     const id = found[0]?.ID ?? "";
     const uuid = await attachmentUuid(id, "dicom");
-    expect(await container.getBlobClient(`${uuid}.dcm`).exists()).toBe(true);
-    expect(Buffer.compare(await getBuffer(`${orthanc.url}/instances/${id}/file`), mr.bytes)).toBe(0);
+    const stored = await container.getBlobClient(`${uuid}.dcm`).downloadToBuffer();
+    const served = await getBuffer(`${orthanc.url}/instances/${id}/file`);
+    expect(Buffer.compare(served, stored)).toBe(0);
+    // The network transfer rewrites the file meta header; the pixel data arrives intact.
+    const pixels = mr.bytes.subarray(mr.pixelDataOffset);
+    expect(Buffer.compare(served.subarray(served.length - pixels.length), pixels)).toBe(0);
   });
 
   it("treats a duplicate upload as already stored, keeping one blob and the original bytes", async () => {
@@ -186,6 +198,26 @@ describe("storing through Orthanc", () => {
     const names = await blobNames();
     expect(names).not.toContain(`${dicomUuid}.dcm`);
     expect(names).not.toContain(`${extraUuid}.unk`);
+  });
+
+  it("uploads a large multi-frame object in parallel blocks, reads it back, and serves /tags from a small range", async () => {
+    const big = generateMultiFrame({ seed: 70, frames: 300, rows: 512, columns: 512 });
+    expect(big.bytes.length).toBeGreaterThan(150 * 1024 * 1024);
+    const { ID } = await uploadInstance(orthanc.url, big.bytes);
+    const uuid = await attachmentUuid(ID, "dicom");
+    const blob = container.getBlockBlobClient(`${uuid}.dcm`);
+    // Above SingleUploadThresholdMB (32), the upload is staged in 8 MiB blocks, then committed.
+    const blocks = await blob.getBlockList("committed");
+    expect(blocks.committedBlocks?.length).toBe(Math.ceil(big.bytes.length / (8 * 1024 * 1024)));
+    expect(Buffer.compare(await getBuffer(`${orthanc.url}/instances/${ID}/file`), big.bytes)).toBe(0);
+
+    const before = await status();
+    const tags = (await getJson(`${orthanc.url}/instances/${ID}/tags?simplify`)) as Record<string, string>;
+    expect(tags.NumberOfFrames).toBe("300");
+    const after = await status();
+    const rangeBytes = after.operations.readRange.bytes - before.operations.readRange.bytes;
+    expect(rangeBytes).toBeGreaterThan(0);
+    expect(rangeBytes).toBeLessThan(big.bytes.length / 100);
   });
 
   it("takes 16 parallel uploaders, and every instance reads back byte-identical", async () => {
@@ -279,6 +311,11 @@ describe("failures are contained", () => {
     ["an uncaught exception", { fault: "throw" }, /uncaught exception, restarting the JavaScript runtime/],
     ["process.exit()", { fault: "exit", code: 9 }, /JavaScript exited with code 9/],
     ["a JS thread stuck in a loop", { fault: "busy" }, /has not answered for \d+ s; terminating it/],
+    [
+      "the V8 heap filling up",
+      { fault: "oom" },
+      /near its heap limit \(\d+ MB\); terminating it so that it restarts/,
+    ],
   ])("survives %s: the JS runtime restarts and storage works again", async (_name, fault, logLine) => {
     const before = await status();
     await postJson(`${orthanc.url}/azure-blob-storage/testing/faults`, fault);

@@ -35,12 +35,6 @@ async function expectOk(response: Response, what: string): Promise<Response> {
   return response;
 }
 
-export async function postJson(url: string, body: unknown): Promise<unknown> {
-  const payload = typeof body === "string" ? body : JSON.stringify(body);
-  const response = await expectOk(await fetch(url, { method: "POST", body: payload }), `POST ${url}`);
-  return response.json();
-}
-
 export async function putBuffer(url: string, body: Buffer): Promise<void> {
   await expectOk(await fetch(url, { method: "PUT", body }), `PUT ${url}`);
 }

@@ -176,7 +176,7 @@ describe("fault injection (testing endpoints only)", () => {
 
   it("rejects malformed faults with the expected/received shape", () => {
     expect(() => parseFault({ fault: "explode" })).toThrow(
-      'Expected "exit", "throw", "hang", "busy", "fail" or "short-range" for fault but received "explode"',
+      'Expected "exit", "throw", "hang", "busy", "oom", "fail" or "short-range" for fault but received "explode"',
     );
     expect(() => parseFault({ fault: "fail", code: "nope" })).toThrow(
       'Expected one of not-found, integrity, timeout, unavailable, internal for code but received "nope"',
