@@ -17,6 +17,7 @@ import {
   type AzureBlobStoreOptions,
   createRequestCounterPolicy,
 } from "../../src/storage/azure-blob-store.ts";
+import { storageFailure } from "../support/assertions.ts";
 import { type AzuriteInstance, startAzurite } from "../support/azurite.ts";
 
 const MiB = 1024 * 1024;
@@ -33,14 +34,7 @@ const REQUESTS: RequestSettings = {
   uploadConcurrency: 4,
 };
 
-async function failure(promise: Promise<unknown>): Promise<StorageError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(StorageError);
-  return error as StorageError;
-}
+const failure = storageFailure;
 
 function containerName(): string {
   return `test-${randomUUID()}`;

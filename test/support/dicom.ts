@@ -216,28 +216,31 @@ export function ui(tag: number, uid: string): DicomElement {
   return { tag, vr: "UI", value: Buffer.from(uid, "latin1") };
 }
 
-export function us(tag: number, ...values: number[]): DicomElement {
-  const value = Buffer.alloc(values.length * 2);
+/** Binary numeric elements: `width` bytes per value, written little-endian by `write`. */
+function numeric(
+  tag: number,
+  vr: "US" | "SS" | "UL",
+  width: number,
+  write: (target: Buffer, value: number, offset: number) => unknown,
+  values: readonly number[],
+): DicomElement {
+  const value = Buffer.alloc(values.length * width);
   values.forEach((v, i) => {
-    value.writeUInt16LE(v, i * 2);
+    write(value, v, i * width);
   });
-  return { tag, vr: "US", value };
+  return { tag, vr, value };
+}
+
+export function us(tag: number, ...values: number[]): DicomElement {
+  return numeric(tag, "US", 2, (b, v, o) => b.writeUInt16LE(v, o), values);
 }
 
 export function ss(tag: number, ...values: number[]): DicomElement {
-  const value = Buffer.alloc(values.length * 2);
-  values.forEach((v, i) => {
-    value.writeInt16LE(v, i * 2);
-  });
-  return { tag, vr: "SS", value };
+  return numeric(tag, "SS", 2, (b, v, o) => b.writeInt16LE(v, o), values);
 }
 
 export function ul(tag: number, ...values: number[]): DicomElement {
-  const value = Buffer.alloc(values.length * 4);
-  values.forEach((v, i) => {
-    value.writeUInt32LE(v, i * 4);
-  });
-  return { tag, vr: "UL", value };
+  return numeric(tag, "UL", 4, (b, v, o) => b.writeUInt32LE(v, o), values);
 }
 
 /** Attribute Tag values: each is written as group then element. */

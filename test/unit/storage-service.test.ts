@@ -4,6 +4,7 @@ import type { Logger } from "../../src/logging/logger.ts";
 import type { BlobStore } from "../../src/storage/blob-store.ts";
 import { MemoryBlobStore } from "../../src/storage/memory-blob-store.ts";
 import { StorageService, type StorageServiceOptions } from "../../src/storage/storage-service.ts";
+import { storageFailure } from "../support/assertions.ts";
 
 const UUID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 const OTHER = "11111111-2222-3333-4444-555555555555";
@@ -22,14 +23,7 @@ function recordingLogger(): RecordingLogger {
   };
 }
 
-async function failure(promise: Promise<unknown>): Promise<StorageError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(StorageError);
-  return error as StorageError;
-}
+const failure = storageFailure;
 
 /** A store whose every call hangs forever and ignores abort signals. */
 function hangingStore(): BlobStore {
