@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PREFIX="${LIBNODE_PREFIX:-$ROOT/.deps/libnode}"
-APT_PACKAGES=(orthanc orthanc-dev dcmtk cmake g++ libuv1-dev libc-ares2 nlohmann-json3-dev)
+APT_PACKAGES=(orthanc orthanc-dev dcmtk cmake g++ libuv1-dev libc-ares2 nlohmann-json3-dev python3-azure-storage)
 LIBNODE_DEBS=(libnode108 libnode-dev)
 SHARED_JS_DEBS=(node-acorn node-cjs-module-lexer node-undici)
 SHARED_JS_DIRS=(/usr/share/nodejs/acorn /usr/share/nodejs/cjs-module-lexer /usr/share/nodejs/undici)

@@ -5,10 +5,14 @@
  * the shim, which makes Orthanc refuse to start with that message.
  */
 import { describeConfiguration, parsePluginConfiguration } from "../config/parse.ts";
+import { CachingKeyProvider } from "../crypto/key-cache.ts";
+import { createKeyWrapper, selfTestKeyWrapper } from "../crypto/key-wrapper-factory.ts";
 import { describeError } from "../errors.ts";
 import { createLogger, type LogLevel, setLogSink } from "../logging/logger.ts";
+import { AttachmentCodec } from "../storage/attachment-codec.ts";
 import { AzureBlobStore } from "../storage/azure-blob-store.ts";
 import { StorageService } from "../storage/storage-service.ts";
+import { PLUGIN_VERSION } from "../version.ts";
 import { FaultPlan } from "./faults.ts";
 import { createRequestHandler } from "./handlers.ts";
 import { loadNativeBinding } from "./native-binding.ts";
@@ -16,7 +20,6 @@ import { OperationStats } from "./operation-stats.ts";
 import { createRestRoutes } from "./rest-routes.ts";
 import { hardenProcess } from "./sandbox.ts";
 
-const PLUGIN_VERSION = "0.1.0";
 const LEVELS: Readonly<Record<LogLevel, 0 | 1 | 2>> = { error: 0, warning: 1, info: 2 };
 
 hardenProcess();
@@ -58,7 +61,31 @@ async function start(): Promise<void> {
     timeoutInMs: config.requests.operationTimeoutMs,
   });
 
+  // Crypto after storage: the key must load and wrap/unwrap a test key before any callback exists.
+  const wrapper = await createKeyWrapper(config.encryption);
+  let keys: CachingKeyProvider | undefined;
+  if (wrapper !== undefined) {
+    await selfTestKeyWrapper(wrapper, { timeoutInMs: config.requests.operationTimeoutMs });
+    keys = new CachingKeyProvider(
+      wrapper,
+      {
+        maxUsesPerDataKey: config.encryption.keyDecayCount,
+        maxDataKeyAgeMs: config.encryption.keyMaxAgeMs,
+        poolSize: config.encryption.keyPoolSize,
+        poolTtlMs: config.encryption.keyPoolTtlMs,
+      },
+      { logger: createLogger("keys") },
+    );
+    log.info(`key-encryption key: ${wrapper.description}`);
+  }
+  const codec = new AttachmentCodec({
+    encryptWrites: config.encryption.enabled,
+    allowUnencryptedReads: config.encryption.allowUnencryptedReads,
+    keys,
+  });
+
   const service = new StorageService(store, {
+    codec,
     blobNamePrefix: config.storage.blobNamePrefix,
     operationTimeoutMs: config.requests.operationTimeoutMs,
     maxConcurrentRequests: config.requests.maxConcurrentRequests,
@@ -78,6 +105,7 @@ async function start(): Promise<void> {
       container: config.storage.containerName,
       blobNamePrefix: config.storage.blobNamePrefix,
       encryption: config.encryption.enabled,
+      keys: keys?.stats,
       runtime: { node: process.version, ...native.runtimeInfo() },
       operations: stats.snapshot(),
     }),

@@ -8,7 +8,7 @@ import {
   checkConnectionString,
   redactConnectionString,
 } from "./connection-string.ts";
-import type { KeyVaultSettings, PluginConfig, StorageAuth } from "./types.ts";
+import type { KeyVaultSettings, LocalKeySettings, PluginConfig, StorageAuth } from "./types.ts";
 import {
   deepFreeze,
   describeReceived,
@@ -36,13 +36,25 @@ export const CONFIGURATION_KEYS = [
   "ConnectionString",
   /** String, required. The blob container: 3-63 lowercase letters, digits and single hyphens. */
   "ContainerName",
-  /** Boolean [false]. `true` is refused: this version cannot encrypt yet. */
+  /** Boolean [false]. Encrypt new attachments (AES-256-CBC + HMAC envelope, FORMAT.md). Needs a key: LocalKeyFile. */
   "EncryptionEnabled",
-  /** Integer >= 1 (encryption, reserved). How many uses before a data key is retired. */
+  /** Integer >= 1 [1000]. Blobs encrypted under one content-encryption key before a new one is made. */
   "KeyDecayCount",
-  /** Integer >= 0 (encryption, reserved). How many data keys are kept ready. */
+  /** Number of seconds, 1-604800 [3600]. Longest life of the content-encryption key used for writes. */
+  "KeyMaxAgeSeconds",
+  /** Integer >= 0 [1000]. Unwrapped content-encryption keys kept in memory for reads; 0 = every read unwraps. */
   "KeyPoolSize",
-  /** Object (encryption, reserved) with baseUrl (https), clientId, clientSecret (secret), kid. */
+  /** Number of seconds, 1-604800 [3600]. How long an unwrapped key stays in the read pool. */
+  "KeyPoolTtlSeconds",
+  /** String (path). Key-encryption key file: an RSA private key (PEM, >= 2048 bits) or an AES-256 key (64 hex characters or base64). */
+  "LocalKeyFile",
+  /** "RSA-OAEP-256" (RSA default), "RSA-OAEP", or "A256KW" (AES keys). How LocalKeyFile wraps keys. */
+  "LocalKeyAlgorithm",
+  /** Array of paths [[]]. Older key files, kept to read blobs written before a key rotation. */
+  "LocalKeyFilesForReading",
+  /** Boolean [false]. With encryption on, also read unencrypted blobs (migration of an existing container). */
+  "AllowUnencryptedReads",
+  /** Object with baseUrl (https), clientId, clientSecret (secret), kid. Azure Key Vault wrapping comes in a later version. */
   "AzureKeyVault",
   /** String. The blob endpoint, e.g. https://myaccount.blob.core.windows.net (http only on loopback). Exclusive with ConnectionString. */
   "AccountUrl",
@@ -89,6 +101,11 @@ export const KEY_VAULT_KEYS = ["baseUrl", "clientId", "clientSecret", "kid"] as 
 export const CONFIGURATION_DEFAULTS = {
   EnableStorage: false,
   EncryptionEnabled: false,
+  KeyDecayCount: 1000,
+  KeyMaxAgeSeconds: 3600,
+  KeyPoolSize: 1000,
+  KeyPoolTtlSeconds: 3600,
+  AllowUnencryptedReads: false,
   CreateContainerIfNotExists: true,
   BlobNamePrefix: "",
   RequestTimeoutSeconds: 30,
@@ -105,9 +122,9 @@ export const CONFIGURATION_DEFAULTS = {
   EnableTestingEndpoints: false,
 } as const;
 
-export const ENCRYPTION_REFUSED_MESSAGE =
-  "AzureBlobStorage.EncryptionEnabled is true, but this version of the plugin cannot encrypt yet; " +
-  "set it to false (or remove it) to store attachments unencrypted, or upgrade the plugin";
+export const KEY_VAULT_NOT_YET_MESSAGE =
+  "AzureBlobStorage.EncryptionEnabled is true with only AzureBlobStorage.AzureKeyVault configured, but this version " +
+  "wraps keys with a local key file only; set AzureBlobStorage.LocalKeyFile (Key Vault support comes in a later version)";
 
 export class ConfigurationError extends Error {
   readonly issues: readonly string[];
@@ -205,17 +222,29 @@ function parseEnabledSection(section: Record<string, unknown>, issues: Issues): 
   const uploadBlockSizeMb = number("UploadBlockSizeMB", 1, false, 4000) ?? D.UploadBlockSizeMB;
   const uploadConcurrency = integer("UploadConcurrency", 1, 64) ?? D.UploadConcurrency;
 
-  if (boolean("EncryptionEnabled") === true) issues.push(ENCRYPTION_REFUSED_MESSAGE);
+  const encryptionEnabled = boolean("EncryptionEnabled") ?? D.EncryptionEnabled;
   const keyDecayCountValue = get("KeyDecayCount");
-  const keyDecayCount = readInteger(
-    keyDecayCountValue,
-    keyPath("KeyDecayCount"),
-    issues,
-    { min: 1 },
-    keyDecayCountValue === 0 ? ' (0 no longer means "forever")' : "",
-  );
-  const keyPoolSize = integer("KeyPoolSize", 0);
+  const keyDecayCount =
+    readInteger(
+      keyDecayCountValue,
+      keyPath("KeyDecayCount"),
+      issues,
+      { min: 1 },
+      keyDecayCountValue === 0 ? ' (0 no longer means "forever")' : "",
+    ) ?? D.KeyDecayCount;
+  const keyMaxAgeSeconds = number("KeyMaxAgeSeconds", 1, false, 604_800) ?? D.KeyMaxAgeSeconds;
+  const keyPoolSize = integer("KeyPoolSize", 0) ?? D.KeyPoolSize;
+  const keyPoolTtlSeconds = number("KeyPoolTtlSeconds", 1, false, 604_800) ?? D.KeyPoolTtlSeconds;
+  const allowUnencryptedReads = boolean("AllowUnencryptedReads") ?? D.AllowUnencryptedReads;
+  const localKey = parseLocalKey(get, issues);
   const keyVault = parseKeyVault(get("AzureKeyVault"), issues);
+  if (encryptionEnabled && localKey === undefined && get("LocalKeyFile") === undefined) {
+    issues.push(
+      keyVault === undefined
+        ? `Expected ${keyPath("LocalKeyFile")} when ${keyPath("EncryptionEnabled")} is true but received none`
+        : KEY_VAULT_NOT_YET_MESSAGE,
+    );
+  }
 
   const heapLimitMb = integer("JavaScriptHeapLimitMB", 256, 65_536) ?? D.JavaScriptHeapLimitMB;
   const watchdogTimeoutSeconds = number("WatchdogTimeoutSeconds", 1, false, 3600) ?? D.WatchdogTimeoutSeconds;
@@ -238,9 +267,13 @@ function parseEnabledSection(section: Record<string, unknown>, issues: Issues): 
       uploadConcurrency,
     },
     encryption: {
-      enabled: false,
-      ...(keyDecayCount === undefined ? {} : { keyDecayCount }),
-      ...(keyPoolSize === undefined ? {} : { keyPoolSize }),
+      enabled: encryptionEnabled,
+      keyDecayCount,
+      keyMaxAgeMs: secondsToMs(keyMaxAgeSeconds),
+      keyPoolSize,
+      keyPoolTtlMs: secondsToMs(keyPoolTtlSeconds),
+      allowUnencryptedReads,
+      ...(localKey === undefined ? {} : { localKey }),
       ...(keyVault === undefined ? {} : { keyVault }),
     },
     runtime: { heapLimitMb, watchdogTimeoutMs: secondsToMs(watchdogTimeoutSeconds) },
@@ -430,6 +463,56 @@ function parseMaxRetryDelay(value: unknown, retryDelayMs: number | undefined, is
   return readInteger(value, path, issues, { min, max: MAX_RETRY_DELAY_LIMIT_MS }, hint) ?? 0;
 }
 
+const LOCAL_KEY_ALGORITHMS = ["RSA-OAEP-256", "RSA-OAEP", "A256KW"] as const;
+
+function parseLocalKey(
+  get: (key: ConfigurationKey) => unknown,
+  issues: Issues,
+): LocalKeySettings | undefined {
+  const writeKeyFile = readString(get("LocalKeyFile"), keyPath("LocalKeyFile"), issues);
+  if (writeKeyFile === "") issues.push(expectation("a file path", keyPath("LocalKeyFile"), '""'));
+  const algorithmValue = readString(get("LocalKeyAlgorithm"), keyPath("LocalKeyAlgorithm"), issues);
+  let algorithm: LocalKeySettings["algorithm"];
+  if (algorithmValue !== undefined) {
+    const known = LOCAL_KEY_ALGORITHMS.find((candidate) => candidate === algorithmValue);
+    if (known === undefined) {
+      issues.push(
+        expectation(
+          `one of ${LOCAL_KEY_ALGORITHMS.map((a) => `"${a}"`).join(", ")}`,
+          keyPath("LocalKeyAlgorithm"),
+          describeReceived(algorithmValue),
+        ),
+      );
+    } else {
+      algorithm = known;
+    }
+  }
+  const readOnlyValue = get("LocalKeyFilesForReading");
+  const readOnlyKeyFiles: string[] = [];
+  if (readOnlyValue !== undefined) {
+    if (!Array.isArray(readOnlyValue) || readOnlyValue.some((f) => typeof f !== "string" || f === "")) {
+      issues.push(
+        expectation(
+          "an array of file paths",
+          keyPath("LocalKeyFilesForReading"),
+          describeReceived(readOnlyValue),
+        ),
+      );
+    } else {
+      readOnlyKeyFiles.push(...(readOnlyValue as string[]));
+    }
+  }
+  if (writeKeyFile === undefined || writeKeyFile === "") {
+    if (algorithmValue !== undefined || readOnlyValue !== undefined) {
+      issues.push(
+        `Expected ${keyPath("LocalKeyAlgorithm")} and ${keyPath("LocalKeyFilesForReading")} only together with ${keyPath("LocalKeyFile")} but received them without it`,
+      );
+    }
+    return undefined;
+  }
+  return { writeKeyFile, ...(algorithm === undefined ? {} : { algorithm }), readOnlyKeyFiles };
+}
+
 function parseKeyVault(value: unknown, issues: Issues): KeyVaultSettings | undefined {
   const path = keyPath("AzureKeyVault");
   if (value === undefined) return undefined;
@@ -500,9 +583,19 @@ function describeAuth(auth: StorageAuth): string {
 }
 
 function describeEncryption(encryption: PluginConfig["encryption"]): string {
-  const details: string[] = [];
-  if (encryption.keyDecayCount !== undefined) details.push(`keyDecayCount=${encryption.keyDecayCount}`);
-  if (encryption.keyPoolSize !== undefined) details.push(`keyPoolSize=${encryption.keyPoolSize}`);
+  const details: string[] = [
+    `keyDecayCount=${encryption.keyDecayCount}`,
+    `keyMaxAgeMs=${encryption.keyMaxAgeMs}`,
+    `keyPoolSize=${encryption.keyPoolSize}`,
+    `keyPoolTtlMs=${encryption.keyPoolTtlMs}`,
+    `allowUnencryptedReads=${encryption.allowUnencryptedReads}`,
+  ];
+  const local = encryption.localKey;
+  if (local !== undefined) {
+    details.push(
+      `localKeyFile=${local.writeKeyFile}${local.algorithm === undefined ? "" : `(${local.algorithm})`}, readOnlyKeyFiles=${local.readOnlyKeyFiles.length}`,
+    );
+  }
   const vault = encryption.keyVault;
   if (vault !== undefined) {
     const parts = [

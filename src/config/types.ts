@@ -40,11 +40,30 @@ export interface KeyVaultSettings {
   readonly kid?: string;
 }
 
+/** A local key-encryption key: RSA private key (PEM) or AES-256 key (hex/base64) files. */
+export interface LocalKeySettings {
+  /** Wraps new CEKs (and unwraps). */
+  readonly writeKeyFile: string;
+  /** RSA-OAEP-256 (RSA default), RSA-OAEP, or A256KW (AES keys). Undefined: the key kind's default. */
+  readonly algorithm?: "RSA-OAEP" | "RSA-OAEP-256" | "A256KW";
+  /** Older keys kept for reading blobs written before a rotation. */
+  readonly readOnlyKeyFiles: readonly string[];
+}
+
 export interface EncryptionSettings {
-  /** Always false in this version: EncryptionEnabled: true is refused at parse time. */
+  /** New attachments are encrypted. Reads follow each blob's own metadata either way. */
   readonly enabled: boolean;
-  readonly keyDecayCount?: number;
-  readonly keyPoolSize?: number;
+  /** Blobs encrypted under one CEK before a new one is made (KeyDecayCount). */
+  readonly keyDecayCount: number;
+  /** Longest life of the CEK used for writes (KeyMaxAgeSeconds). */
+  readonly keyMaxAgeMs: number;
+  /** Unwrapped CEKs kept for reads; 0 = every read unwraps (KeyPoolSize). */
+  readonly keyPoolSize: number;
+  /** How long an unwrapped CEK stays in the pool (KeyPoolTtlSeconds). */
+  readonly keyPoolTtlMs: number;
+  /** With encryption on, read plain (unencrypted) blobs too; for migrating an existing container. */
+  readonly allowUnencryptedReads: boolean;
+  readonly localKey?: LocalKeySettings;
   readonly keyVault?: KeyVaultSettings;
 }
 

@@ -24,6 +24,7 @@ import {
 import type { RequestSettings, StorageAuth } from "../config/types.ts";
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
+import { PLUGIN_VERSION } from "../version.ts";
 import { abortedError, combineAbortSignals } from "./abort.ts";
 import type {
   BlobProperties,
@@ -34,7 +35,7 @@ import type {
   OperationOptions,
 } from "./blob-store.ts";
 
-export const USER_AGENT_PREFIX = "OrthancAzureBlobStorage/0.1";
+export const USER_AGENT_PREFIX = `OrthancAzureBlobStorage/${PLUGIN_VERSION}`;
 
 /** Put Blob limit the SDK accepts for a single-shot upload (BLOCK_BLOB_MAX_UPLOAD_BLOB_BYTES). */
 const MAX_SINGLE_SHOT_BYTES = 256 * 1024 * 1024;
@@ -652,6 +653,61 @@ export class AzureBlobStore implements BlobStore {
         );
       }
       return data;
+    });
+  }
+
+  async readRangeWithProperties(
+    name: string,
+    offset: number,
+    length: number,
+    options: OperationOptions = {},
+  ): Promise<DownloadedBlob> {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 1) {
+      throw new StorageError(
+        "invalid-argument",
+        `readRange ${name}: offset must be a non-negative and length a positive safe integer but received offset=${String(offset)}, length=${String(length)}`,
+      );
+    }
+    return this.#run("readRange", name, options, async (abortSignal) => {
+      const blob = this.#container.getBlobClient(name);
+      let response: Awaited<ReturnType<typeof blob.download>>;
+      try {
+        response = await blob.download(offset, length, { abortSignal });
+      } catch (error) {
+        if (field(error, "statusCode") !== 416) throw error;
+        // The range starts at or beyond the end: nothing to return but the properties.
+        const properties = await blob.getProperties({ abortSignal });
+        return {
+          data: Buffer.alloc(0),
+          properties: { contentLength: properties.contentLength ?? 0, metadata: { ...properties.metadata } },
+        };
+      }
+      const wholeBlob = response.contentRange === undefined && response._response.status === 200;
+      const size = wholeBlob ? response.contentLength : sizeFromContentRange(response.contentRange);
+      if (size === undefined) {
+        discard(response.readableStreamBody);
+        throw new StorageError(
+          "internal",
+          `readRange ${name}: the response tells neither Content-Range nor the size`,
+        );
+      }
+      const body = await readBody(
+        response.readableStreamBody,
+        response.contentLength,
+        "readRange",
+        name,
+        abortSignal,
+      );
+      const end = Math.min(offset + length, size);
+      const expected = Math.max(0, end - offset);
+      const data = wholeBlob ? Buffer.from(body.subarray(offset, end)) : body;
+      if (data.length !== expected) {
+        throw new StorageError(
+          "unavailable",
+          `readRange ${name}: short read: received ${data.length} of ${expected} bytes at offset ${offset}`,
+        );
+      }
+      return { data, properties: { contentLength: size, metadata: { ...response.metadata } } };
     });
   }
 

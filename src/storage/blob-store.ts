@@ -48,6 +48,18 @@ export interface BlobStore {
   /** Exactly `length` bytes from `offset` (one ranged request). Short data is an error. */
   readRange(name: string, offset: number, length: number, options?: OperationOptions): Promise<Buffer>;
 
+  /**
+   * Up to `length` bytes from `offset`, clipped at the end of the blob, together with the
+   * blob's properties (total length, metadata), from the same single request. For readers
+   * whose layout depends on the blob's size (encrypted blobs).
+   */
+  readRangeWithProperties(
+    name: string,
+    offset: number,
+    length: number,
+    options?: OperationOptions,
+  ): Promise<DownloadedBlob>;
+
   /** Properties only. */
   getProperties(name: string, options?: OperationOptions): Promise<BlobProperties>;
 

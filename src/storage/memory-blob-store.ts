@@ -158,6 +158,28 @@ export class MemoryBlobStore implements BlobStore {
     });
   }
 
+  async readRangeWithProperties(
+    name: string,
+    offset: number,
+    length: number,
+    options: OperationOptions = {},
+  ): Promise<DownloadedBlob> {
+    return this.#operation("readRange", name, options, () => {
+      if (!isNonNegativeSafeInteger(offset) || !isNonNegativeSafeInteger(length) || length < 1) {
+        throw new StorageError(
+          "invalid-argument",
+          `readRange ${name}: offset must be a non-negative and length a positive safe integer but received offset=${String(offset)}, length=${String(length)}`,
+        );
+      }
+      const blob = this.#get("readRange", name);
+      const end = Math.min(offset + length, blob.data.length);
+      return {
+        data: Buffer.from(blob.data.subarray(Math.min(offset, end), end)),
+        properties: propertiesOf(blob),
+      };
+    });
+  }
+
   async getProperties(name: string, options: OperationOptions = {}): Promise<BlobProperties> {
     return this.#operation("getProperties", name, options, () =>
       propertiesOf(this.#get("getProperties", name)),

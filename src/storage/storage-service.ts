@@ -8,12 +8,12 @@
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { abortedError, combineAbortSignals, minTimeout, raceWithSignal } from "./abort.ts";
+import { AttachmentCodec, PLAIN_FORMAT } from "./attachment-codec.ts";
 import type { BlobStore, OperationOptions } from "./blob-store.ts";
 import { ConcurrencyLimiter } from "./concurrency-limiter.ts";
 import { blobNameFor } from "./naming.ts";
 
-/** Value of the plugin_format metadata: unencrypted bytes, exactly as Orthanc gave them. */
-export const PLAIN_FORMAT = "plain-1";
+export { PLAIN_FORMAT };
 
 export interface StorageServiceOptions {
   /** "" or a prefix ending in "/". */
@@ -23,6 +23,8 @@ export interface StorageServiceOptions {
   /** Store operations in flight at once; more wait in a FIFO queue. */
   maxConcurrentRequests: number;
   logger: Logger;
+  /** Plain or envelope encoding (default: plain, no key). */
+  codec?: AttachmentCodec | undefined;
 }
 
 export class StorageService {
@@ -31,6 +33,7 @@ export class StorageService {
   readonly #operationTimeoutMs: number;
   readonly #limiter: ConcurrencyLimiter;
   readonly #logger: Logger;
+  readonly #codec: AttachmentCodec;
 
   constructor(store: BlobStore, options: StorageServiceOptions) {
     if (!Number.isFinite(options.operationTimeoutMs) || options.operationTimeoutMs <= 0) {
@@ -44,6 +47,7 @@ export class StorageService {
     this.#operationTimeoutMs = options.operationTimeoutMs;
     this.#limiter = new ConcurrencyLimiter(options.maxConcurrentRequests);
     this.#logger = options.logger;
+    this.#codec = options.codec ?? new AttachmentCodec({ encryptWrites: false, allowUnencryptedReads: true });
   }
 
   /** Operations running against the store / waiting for a slot. */
@@ -70,20 +74,22 @@ export class StorageService {
     if (!Buffer.isBuffer(data)) {
       throw new StorageError("invalid-argument", `create ${name}: expected the attachment data as a Buffer`);
     }
-    const metadata = {
-      orthanc_uuid: uuid,
-      orthanc_content_type: String(contentType),
-      plugin_format: PLAIN_FORMAT,
-    };
+    const context = { uuid, contentType };
     await this.#run("create", name, options, async (abortSignal) => {
+      const encoded = await this.#codec.encode(data, context, { abortSignal });
       try {
-        await this.#store.create(name, data, { metadata, abortSignal });
+        await this.#store.create(name, encoded.body, { metadata: encoded.metadata, abortSignal });
         return;
       } catch (error) {
         if (!(error instanceof StorageError && error.code === "already-exists")) throw error;
       }
+      // A retry after a lost response finds its own blob: same attachment bytes once decoded
+      // (an encrypted retry has a fresh IV, so the stored bytes themselves differ).
       const existing = await this.#store.read(name, { abortSignal });
-      if (existing.data.equals(data)) {
+      const stored = await this.#codec
+        .decode(existing, context, name, { abortSignal })
+        .catch(() => undefined);
+      if (stored?.equals(data) === true) {
         this.#logger.info(
           `create ${name}: an identical blob is already stored (a retry after a lost response?); treating it as success`,
         );
@@ -101,7 +107,7 @@ export class StorageService {
     const name = this.blobName(uuid, contentType);
     return this.#run("read", name, options, async (abortSignal) => {
       const blob = await this.#store.read(name, { abortSignal });
-      return blob.data;
+      return this.#codec.decode(blob, { uuid, contentType }, name, { abortSignal });
     });
   }
 
@@ -121,7 +127,9 @@ export class StorageService {
       );
     }
     return this.#run("readRange", name, options, async (abortSignal) => {
-      const data = await this.#store.readRange(name, offset, length, { abortSignal });
+      const data = await this.#codec.readRange(this.#store, name, { uuid, contentType }, offset, length, {
+        abortSignal,
+      });
       if (data.length !== length) {
         throw new StorageError(
           "internal",

@@ -2,6 +2,9 @@
  * Startup through Orthanc: a bad configuration stops Orthanc with the key named; a
  * disabled plugin leaves Orthanc's own storage in place.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite } from "../support/azurite.ts";
 import { generateMr } from "../support/dicom.ts";
@@ -27,9 +30,14 @@ describe("a bad configuration stops Orthanc with a message naming the key", () =
     ],
     ["an invalid container name", { ContainerName: "Bad_Name" }, "AzureBlobStorage.ContainerName"],
     [
-      "EncryptionEnabled: true, which this version refuses",
+      "EncryptionEnabled: true without a key",
       { EncryptionEnabled: true },
-      "AzureBlobStorage.EncryptionEnabled is true, but this version of the plugin cannot encrypt yet",
+      "Expected AzureBlobStorage.LocalKeyFile when AzureBlobStorage.EncryptionEnabled is true but received none",
+    ],
+    [
+      "a key file that does not exist",
+      { EncryptionEnabled: true, LocalKeyFile: "/nonexistent/kek.pem" },
+      "/nonexistent/kek.pem",
     ],
     ["a misspelt key", { ContainerNam: "x" }, "Unknown key AzureBlobStorage.ContainerNam"],
     [
@@ -44,6 +52,25 @@ describe("a bad configuration stops Orthanc with a message naming the key", () =
     });
     expect(result.code).not.toBe(0);
     expect(result.log).toContain(expected);
+  });
+
+  it("refuses a key file that holds no usable key, naming the file and not its content", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "oabs-badkey-"));
+    const file = join(dir, "kek.pem");
+    writeFileSync(
+      file,
+      "-----BEGIN PRIVATE KEY-----\nTm90QUtleUF0QWxsU2VjcmV0Q29udGVudA==\n-----END PRIVATE KEY-----\n",
+    );
+    const result = await startOrthancExpectingFailure({
+      plugins: [PLUGIN_PATH],
+      azureBlobStorage: pluginSection(azurite.connectionString, {
+        EncryptionEnabled: true,
+        LocalKeyFile: file,
+      }),
+    });
+    expect(result.code).not.toBe(0);
+    expect(result.log).toContain(file);
+    expect(result.log).not.toContain("Tm90QUtleUF0QWxsU2VjcmV0Q29udGVudA");
   });
 
   it("reports every problem at once", async () => {

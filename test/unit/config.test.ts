@@ -3,8 +3,8 @@ import {
   CONFIGURATION_KEYS,
   ConfigurationError,
   describeConfiguration,
-  ENCRYPTION_REFUSED_MESSAGE,
   KEY_VAULT_KEYS,
+  KEY_VAULT_NOT_YET_MESSAGE,
   type ParsedConfiguration,
   parsePluginConfiguration,
 } from "../../src/config/parse.ts";
@@ -133,7 +133,14 @@ describe("a minimal valid configuration", () => {
           uploadBlockSizeBytes: 8 * 1024 * 1024,
           uploadConcurrency: 4,
         },
-        encryption: { enabled: false },
+        encryption: {
+          enabled: false,
+          keyDecayCount: 1000,
+          keyMaxAgeMs: 3_600_000,
+          keyPoolSize: 1000,
+          keyPoolTtlMs: 3_600_000,
+          allowUnencryptedReads: false,
+        },
         runtime: { heapLimitMb: 2048, watchdogTimeoutMs: 30_000 },
         testing: { enableTestingEndpoints: false },
       },
@@ -188,7 +195,10 @@ describe("a minimal valid configuration", () => {
       encryption: {
         enabled: false,
         keyDecayCount: 1,
+        keyMaxAgeMs: 3_600_000,
         keyPoolSize: 0,
+        keyPoolTtlMs: 3_600_000,
+        allowUnencryptedReads: false,
         keyVault: { baseUrl: "https://vault.vault.azure.net", clientId: "id", clientSecret: CLIENT_SECRET },
       },
       runtime: { heapLimitMb: 256, watchdogTimeoutMs: 5000 },
@@ -257,9 +267,9 @@ describe("ConfigurationError", () => {
       'Expected a boolean for AzureBlobStorage.CreateContainerIfNotExists but received "yes" (a string)',
       "Expected an integer from 1 to 1000 for AzureBlobStorage.MaxConcurrentRequests but received 0",
       "Expected a number from 1 to 4000 for AzureBlobStorage.UploadBlockSizeMB but received 0",
-      ENCRYPTION_REFUSED_MESSAGE,
       "Expected an integer of 1 or more for AzureBlobStorage.KeyDecayCount but received -1",
       "Expected a string for AzureBlobStorage.AzureKeyVault.baseUrl but received 42",
+      KEY_VAULT_NOT_YET_MESSAGE,
       `Unknown key AzureBlobStorage.ContainerNam; expected one of: ${CONFIGURATION_KEYS.join(", ")} (did you mean ContainerName?)`,
     ]);
     expect(issues).toHaveLength(8);
@@ -491,14 +501,81 @@ describe("range errors", () => {
 });
 
 describe("EncryptionEnabled", () => {
-  it("refuses true with an explanation", () => {
+  it("needs a key file when true", () => {
     expect(issuesOf(orthanc({ EncryptionEnabled: true }))).toEqual([
-      "AzureBlobStorage.EncryptionEnabled is true, but this version of the plugin cannot encrypt yet; set it to false (or remove it) to store attachments unencrypted, or upgrade the plugin",
+      "Expected AzureBlobStorage.LocalKeyFile when AzureBlobStorage.EncryptionEnabled is true but received none",
     ]);
   });
 
-  it("accepts false", () => {
-    expect(parseEnabled(orthanc({ EncryptionEnabled: false })).encryption).toEqual({ enabled: false });
+  it("says Key Vault is not in this version when it is the only key configured", () => {
+    expect(
+      issuesOf(orthanc({ EncryptionEnabled: true, AzureKeyVault: { baseUrl: "https://v.vault.azure.net" } })),
+    ).toEqual([KEY_VAULT_NOT_YET_MESSAGE]);
+  });
+
+  it("accepts true with a local key file and reads the key settings", () => {
+    const encryption = parseEnabled(
+      orthanc({
+        EncryptionEnabled: true,
+        LocalKeyFile: "/etc/orthanc/kek.pem",
+        LocalKeyAlgorithm: "RSA-OAEP",
+        LocalKeyFilesForReading: ["/etc/orthanc/kek-2025.pem"],
+        KeyDecayCount: 50,
+        KeyMaxAgeSeconds: 600,
+        KeyPoolSize: 0,
+        KeyPoolTtlSeconds: 60,
+        AllowUnencryptedReads: true,
+      }),
+    ).encryption;
+    expect(encryption).toEqual({
+      enabled: true,
+      keyDecayCount: 50,
+      keyMaxAgeMs: 600_000,
+      keyPoolSize: 0,
+      keyPoolTtlMs: 60_000,
+      allowUnencryptedReads: true,
+      localKey: {
+        writeKeyFile: "/etc/orthanc/kek.pem",
+        algorithm: "RSA-OAEP",
+        readOnlyKeyFiles: ["/etc/orthanc/kek-2025.pem"],
+      },
+    });
+  });
+
+  it("keeps a key file configured with encryption off, so existing encrypted blobs stay readable", () => {
+    const encryption = parseEnabled(orthanc({ EncryptionEnabled: false, LocalKeyFile: "/k.pem" })).encryption;
+    expect(encryption.enabled).toBe(false);
+    expect(encryption.localKey).toEqual({ writeKeyFile: "/k.pem", readOnlyKeyFiles: [] });
+  });
+
+  it.each([
+    [
+      { LocalKeyFile: "/k.pem", LocalKeyAlgorithm: "RSA1_5" },
+      'Expected one of "RSA-OAEP-256", "RSA-OAEP", "A256KW" for AzureBlobStorage.LocalKeyAlgorithm but received "RSA1_5" (a string)',
+    ],
+    [
+      { LocalKeyFile: "/k.pem", LocalKeyFilesForReading: "/old.pem" },
+      'Expected an array of file paths for AzureBlobStorage.LocalKeyFilesForReading but received "/old.pem" (a string)',
+    ],
+    [
+      { LocalKeyFilesForReading: ["/old.pem"] },
+      "Expected AzureBlobStorage.LocalKeyAlgorithm and AzureBlobStorage.LocalKeyFilesForReading only together with AzureBlobStorage.LocalKeyFile but received them without it",
+    ],
+    [{ LocalKeyFile: "" }, 'Expected a file path for AzureBlobStorage.LocalKeyFile but received ""'],
+    [
+      { KeyMaxAgeSeconds: 0 },
+      "Expected a number from 1 to 604800 for AzureBlobStorage.KeyMaxAgeSeconds but received 0",
+    ],
+    [
+      { KeyPoolTtlSeconds: -5 },
+      "Expected a number from 1 to 604800 for AzureBlobStorage.KeyPoolTtlSeconds but received -5",
+    ],
+    [
+      { AllowUnencryptedReads: "no" },
+      'Expected a boolean for AzureBlobStorage.AllowUnencryptedReads but received "no" (a string)',
+    ],
+  ])("rejects %j", (section, message) => {
+    expect(issuesOf(orthanc(section))).toEqual([message]);
   });
 });
 
@@ -847,7 +924,8 @@ describe("describeConfiguration", () => {
       "auth=connection-string(DefaultEndpointsProtocol=https;AccountName=myaccount;AccountKey=<redacted>;EndpointSuffix=core.windows.net), " +
         'container=orthanc, blobNamePrefix="", createContainerIfNotExists=true, requestTimeoutMs=30000, maxRetries=3, ' +
         "retryDelayMs=200..10000, operationTimeoutMs=120000, maxConcurrentRequests=32, " +
-        "singleUploadThresholdBytes=33554432, uploadBlockSizeBytes=8388608, uploadConcurrency=4, encryption=off, " +
+        "singleUploadThresholdBytes=33554432, uploadBlockSizeBytes=8388608, uploadConcurrency=4, " +
+        "encryption=off(keyDecayCount=1000, keyMaxAgeMs=3600000, keyPoolSize=1000, keyPoolTtlMs=3600000, allowUnencryptedReads=false), " +
         "heapLimitMb=2048, watchdogTimeoutMs=30000, testingEndpoints=false",
     );
   });
@@ -868,7 +946,7 @@ describe("describeConfiguration", () => {
     );
     expect(sas).toContain(`auth=sas(accountUrl=${ACCOUNT_URL}, sasToken=<redacted>)`);
     expect(sas).toContain(
-      "encryption=off(keyDecayCount=5, keyVault(baseUrl=https://vault.vault.azure.net, clientId=client, clientSecret=<redacted>))",
+      "encryption=off(keyDecayCount=5, keyMaxAgeMs=3600000, keyPoolSize=1000, keyPoolTtlMs=3600000, allowUnencryptedReads=false, keyVault(baseUrl=https://vault.vault.azure.net, clientId=client, clientSecret=<redacted>))",
     );
     const clientId = "0f0e0d0c-0b0a-0908-0706-050403020100";
     expect(

@@ -34,6 +34,7 @@ function hangingStore(): BlobStore {
     create: never,
     read: never,
     readRange: never,
+    readRangeWithProperties: never,
     getProperties: never,
     delete: never,
     close: async () => {},

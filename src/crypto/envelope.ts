@@ -1,0 +1,472 @@
+/**
+ * Encrypted blob format, envelope version 1 (FORMAT.md is normative): AES-256-CBC body
+ * (Microsoft client-side-encryption v1), authenticated by HMAC-SHA-256 segment tags and a
+ * header tag under a per-blob MAC key. Verify first, decrypt after; every verification
+ * failure is the same StorageError("integrity"), to which the caller adds the blob name.
+ *
+ * Key hygiene: the CEK stays a Buffer owned by the caller (never a KeyObject, never a
+ * string); the MAC key is zeroed in a `finally`. Big blobs are processed in 4 MiB chunks with
+ * a turn of the event loop between chunks, so the JS thread is never blocked for long.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  type Hmac,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+} from "node:crypto";
+import { StorageError } from "../errors.ts";
+import type { DataKey } from "./data-key.ts";
+import {
+  AES_BLOCK_SIZE,
+  ciphertextLengthFor,
+  MAX_U32,
+  planRange,
+  type RangePlan,
+  segmentCountFor,
+  segmentSizeFor,
+} from "./envelope-layout.ts";
+import {
+  DEFAULT_ENCRYPTION_LIBRARY,
+  ENVELOPE_METADATA,
+  formatEncryptionData,
+  formatIntegrity,
+  HEADER_TAG_LENGTH,
+  IV_LENGTH,
+  type ParsedEnvelope,
+  SEGMENT_TAG_LENGTH,
+} from "./envelope-metadata.ts";
+import { WRAP_ALGORITHMS } from "./key-wrapper.ts";
+
+export {
+  ciphertextLengthFor,
+  planRange,
+  type RangePlan,
+  segmentSizeFor,
+} from "./envelope-layout.ts";
+export {
+  type BlobFormat,
+  detectBlobFormat,
+  ENVELOPE_METADATA,
+  type ParsedEnvelope,
+  parseEnvelope,
+} from "./envelope-metadata.ts";
+
+/** What the envelope binds a blob to: its Orthanc attachment. */
+export interface EnvelopeContext {
+  uuid: string;
+  contentType: number;
+}
+
+export interface EncryptedBlob {
+  body: Buffer;
+  /** The `encryptiondata` and `oabsintegrity` entries only. */
+  metadata: Record<string, string>;
+}
+
+export interface EncryptEnvelopeOptions {
+  /** Fixed IV, for tests and vectors only: a fresh random IV is required for every blob. */
+  iv?: Buffer;
+  /** KeyWrappingMetadata.EncryptionLibrary (default "OrthancAzureBlobStorage"). */
+  library?: string;
+}
+
+const CEK_LENGTH = 32;
+const MAC_KEY_LENGTH = 32;
+/** Work unit between two turns of the event loop. */
+const CHUNK_SIZE = 4 * 1024 * 1024;
+const MAC_KEY_INFO = Buffer.from("OrthancAzureBlobStorage envelope v1 MAC key", "utf8");
+const SEGMENT_LABEL = Buffer.from("OABS-v1-segment", "ascii");
+const HEADER_LABEL = Buffer.from("OABS-v1-header", "ascii");
+/** The one message of every verification failure, whatever the cause. */
+const VERIFICATION_FAILED = "encrypted blob failed verification";
+
+function verificationFailed(): StorageError {
+  return new StorageError("integrity", VERIFICATION_FAILED);
+}
+
+function checkContext(context: EnvelopeContext): void {
+  if (typeof context.uuid !== "string") {
+    throw new StorageError(
+      "invalid-argument",
+      "Expected an attachment uuid (a string) in the envelope context",
+    );
+  }
+  const { contentType } = context;
+  if (!Number.isSafeInteger(contentType) || contentType < 0 || contentType > MAX_U32) {
+    throw new StorageError(
+      "invalid-argument",
+      `Expected a content type between 0 and ${MAX_U32} but received ${String(contentType)}`,
+    );
+  }
+}
+
+function checkCek(cek: Buffer): void {
+  if (!Buffer.isBuffer(cek) || cek.length !== CEK_LENGTH) {
+    throw new StorageError("invalid-argument", "Expected a 32-byte content-encryption key");
+  }
+}
+
+/** K_mac = HKDF-SHA-256(IKM = CEK, salt = IV, info, L = 32). The caller zeroes it. */
+function deriveMacKey(cek: Buffer, iv: Buffer): Buffer {
+  return Buffer.from(hkdfSync("sha256", cek, iv, MAC_KEY_INFO, MAC_KEY_LENGTH));
+}
+
+/** Gives the event loop a turn after every CHUNK_SIZE bytes of work, for inputs above one chunk. */
+class Pacer {
+  readonly #enabled: boolean;
+  #pending = 0;
+
+  constructor(totalBytes: number) {
+    this.#enabled = totalBytes > CHUNK_SIZE;
+  }
+
+  async done(bytes: number): Promise<void> {
+    if (!this.#enabled) return;
+    this.#pending += bytes;
+    if (this.#pending < CHUNK_SIZE) return;
+    this.#pending = 0;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+interface Layout {
+  readonly ciphertextLength: number;
+  readonly segmentSize: number;
+  readonly segmentCount: number;
+}
+
+/**
+ * Computes segment tags as ciphertext becomes available:
+ * `tag_i = trunc16(HMAC(K_mac, "OABS-v1-segment" ‖ u64(i) ‖ u8(last) ‖ segment_i))`.
+ * `data` holds the ciphertext from the start of segment `firstSegment` on.
+ */
+class SegmentTagger {
+  readonly #kMac: Buffer;
+  readonly #data: Buffer;
+  readonly #layout: Layout;
+  readonly #firstSegment: number;
+  readonly #base: number;
+  readonly #tags: Buffer;
+  #index: number;
+  #position: number;
+  #mac: Hmac | undefined;
+
+  constructor(kMac: Buffer, data: Buffer, layout: Layout, firstSegment: number, segmentCount: number) {
+    this.#kMac = kMac;
+    this.#data = data;
+    this.#layout = layout;
+    this.#firstSegment = firstSegment;
+    this.#index = firstSegment;
+    this.#base = firstSegment * layout.segmentSize;
+    this.#position = this.#base;
+    this.#tags = Buffer.alloc(segmentCount * SEGMENT_TAG_LENGTH);
+  }
+
+  /** Feeds ciphertext up to absolute offset `end`; records the tag of every segment that completes. */
+  advance(end: number): void {
+    const { segmentSize, segmentCount, ciphertextLength } = this.#layout;
+    if (end > ciphertextLength)
+      throw new StorageError("internal", "Segment tagging went past the ciphertext");
+    while (this.#position < end) {
+      const index = this.#index;
+      const segmentEnd = Math.min((index + 1) * segmentSize, ciphertextLength);
+      this.#mac ??= segmentMac(this.#kMac, index, index === segmentCount - 1);
+      const stop = Math.min(end, segmentEnd);
+      this.#mac.update(this.#data.subarray(this.#position - this.#base, stop - this.#base));
+      this.#position = stop;
+      if (stop === segmentEnd) {
+        const slot = (index - this.#firstSegment) * SEGMENT_TAG_LENGTH;
+        this.#mac.digest().copy(this.#tags, slot, 0, SEGMENT_TAG_LENGTH);
+        this.#mac = undefined;
+        this.#index = index + 1;
+      }
+    }
+  }
+
+  /** The tags of the segments fed so far (all of them, once the last byte has been fed). */
+  get tags(): Buffer {
+    return this.#tags;
+  }
+}
+
+function segmentMac(kMac: Buffer, index: number, last: boolean): Hmac {
+  const prefix = Buffer.alloc(SEGMENT_LABEL.length + 9);
+  SEGMENT_LABEL.copy(prefix, 0);
+  prefix.writeBigUInt64BE(BigInt(index), SEGMENT_LABEL.length);
+  prefix.writeUInt8(last ? 1 : 0, SEGMENT_LABEL.length + 8);
+  return createHmac("sha256", kMac).update(prefix);
+}
+
+/** Tags of segments `firstSegment..lastSegment`; `data` starts at segment `firstSegment`. */
+async function computeSegmentTags(
+  kMac: Buffer,
+  data: Buffer,
+  layout: Layout,
+  firstSegment: number,
+  lastSegment: number,
+  pacer: Pacer,
+): Promise<Buffer> {
+  const tagger = new SegmentTagger(kMac, data, layout, firstSegment, lastSegment - firstSegment + 1);
+  const base = firstSegment * layout.segmentSize;
+  for (let position = 0; position < data.length; position += CHUNK_SIZE) {
+    const end = Math.min(position + CHUNK_SIZE, data.length);
+    tagger.advance(base + end);
+    await pacer.done(end - position);
+  }
+  return tagger.tags;
+}
+
+/**
+ * HeaderTag = HMAC(K_mac, "OABS-v1-header" ‖ lp(encryptiondata) ‖ lp(uuid) ‖ u32(content type)
+ *                         ‖ u64(L) ‖ u64(Lc) ‖ u32(S) ‖ u32(n) ‖ tag_0 ‖ … ‖ tag_(n-1)).
+ */
+function computeHeaderTag(
+  kMac: Buffer,
+  encryptionData: string,
+  context: EnvelopeContext,
+  plaintextLength: number,
+  layout: Layout,
+  segmentTags: Buffer,
+): Buffer {
+  const encryptionDataBytes = Buffer.from(encryptionData, "utf8");
+  const uuidBytes = Buffer.from(context.uuid, "utf8");
+  const lengths = Buffer.alloc(4 + 4 + 4 + 8 + 8 + 4 + 4);
+  let at = lengths.writeUInt32BE(encryptionDataBytes.length, 0);
+  at = lengths.writeUInt32BE(uuidBytes.length, at);
+  at = lengths.writeUInt32BE(context.contentType, at);
+  at = lengths.writeBigUInt64BE(BigInt(plaintextLength), at);
+  at = lengths.writeBigUInt64BE(BigInt(layout.ciphertextLength), at);
+  at = lengths.writeUInt32BE(layout.segmentSize, at);
+  lengths.writeUInt32BE(layout.segmentCount, at);
+  return createHmac("sha256", kMac)
+    .update(HEADER_LABEL)
+    .update(lengths.subarray(0, 4))
+    .update(encryptionDataBytes)
+    .update(lengths.subarray(4, 8))
+    .update(uuidBytes)
+    .update(lengths.subarray(8))
+    .update(segmentTags)
+    .digest();
+}
+
+/** Constant-time comparison; different lengths are simply unequal. */
+function tagsEqual(actual: Buffer, expected: Buffer): boolean {
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+/** Guards against a ParsedEnvelope that did not come from parseEnvelope. */
+function checkParsed(parsed: ParsedEnvelope): void {
+  const consistent =
+    parsed.iv.length === IV_LENGTH &&
+    parsed.headerTag.length === HEADER_TAG_LENGTH &&
+    Number.isSafeInteger(parsed.plaintextLength) &&
+    parsed.plaintextLength >= 0 &&
+    parsed.ciphertextLength === ciphertextLengthFor(parsed.plaintextLength) &&
+    parsed.segmentSize === segmentSizeFor(parsed.ciphertextLength) &&
+    parsed.segmentSize <= MAX_U32 &&
+    parsed.segmentCount === segmentCountFor(parsed.ciphertextLength, parsed.segmentSize) &&
+    parsed.segmentTags.length === parsed.segmentCount * SEGMENT_TAG_LENGTH;
+  if (!consistent) throw verificationFailed();
+}
+
+/** Step 6: the header tag, which authenticates the metadata, the lengths and the segment tags. */
+function verifyHeader(kMac: Buffer, parsed: ParsedEnvelope, context: EnvelopeContext): void {
+  const expected = computeHeaderTag(
+    kMac,
+    parsed.encryptionData,
+    context,
+    parsed.plaintextLength,
+    parsed,
+    parsed.segmentTags,
+  );
+  if (!tagsEqual(expected, parsed.headerTag)) throw verificationFailed();
+}
+
+/** Step 7: the tags of segments `firstSegment..lastSegment`, held in `data`. */
+async function verifySegments(
+  kMac: Buffer,
+  data: Buffer,
+  parsed: ParsedEnvelope,
+  firstSegment: number,
+  lastSegment: number,
+  pacer: Pacer,
+): Promise<void> {
+  const actual = await computeSegmentTags(kMac, data, parsed, firstSegment, lastSegment, pacer);
+  const expected = parsed.segmentTags.subarray(
+    firstSegment * SEGMENT_TAG_LENGTH,
+    (lastSegment + 1) * SEGMENT_TAG_LENGTH,
+  );
+  if (!tagsEqual(actual, expected)) throw verificationFailed();
+}
+
+/** AES-256-CBC without padding removal, chunk by chunk into one preallocated output. */
+async function decryptBlocks(cek: Buffer, iv: Buffer, ciphertext: Buffer, pacer: Pacer): Promise<Buffer> {
+  const decipher = createDecipheriv("aes-256-cbc", cek, iv).setAutoPadding(false);
+  const output = Buffer.allocUnsafe(ciphertext.length);
+  let written = 0;
+  for (let position = 0; position < ciphertext.length; position += CHUNK_SIZE) {
+    const end = Math.min(position + CHUNK_SIZE, ciphertext.length);
+    written += decipher.update(ciphertext.subarray(position, end)).copy(output, written);
+    await pacer.done(end - position);
+  }
+  written += decipher.final().copy(output, written);
+  if (written !== ciphertext.length) throw new StorageError("internal", "AES-CBC decryption lost bytes");
+  return output;
+}
+
+/** Encrypts an attachment into an envelope version 1 blob: body and the two metadata entries. */
+export async function encryptEnvelope(
+  plaintext: Buffer,
+  dataKey: DataKey,
+  context: EnvelopeContext,
+  options: EncryptEnvelopeOptions = {},
+): Promise<EncryptedBlob> {
+  checkContext(context);
+  const { cek, wrapped } = dataKey;
+  checkCek(cek);
+  if (!WRAP_ALGORITHMS.includes(wrapped.algorithm)) {
+    throw new StorageError(
+      "invalid-argument",
+      "Expected a CEK wrapped with RSA-OAEP, RSA-OAEP-256 or A256KW",
+    );
+  }
+  if (wrapped.keyId.length === 0 || wrapped.encryptedKey.length === 0) {
+    throw new StorageError("invalid-argument", "Expected a wrapped CEK with a key id");
+  }
+  const iv = options.iv ?? randomBytes(IV_LENGTH);
+  if (iv.length !== IV_LENGTH) throw new StorageError("invalid-argument", "Expected a 16-byte IV");
+
+  const plaintextLength = plaintext.length;
+  const ciphertextLength = ciphertextLengthFor(plaintextLength);
+  const segmentSize = segmentSizeFor(ciphertextLength);
+  if (segmentSize > MAX_U32) {
+    throw new StorageError("invalid-argument", "The attachment is too large for envelope version 1");
+  }
+  const layout: Layout = {
+    ciphertextLength,
+    segmentSize,
+    segmentCount: segmentCountFor(ciphertextLength, segmentSize),
+  };
+  const encryptionData = formatEncryptionData(wrapped, iv, options.library ?? DEFAULT_ENCRYPTION_LIBRARY);
+
+  const kMac = deriveMacKey(cek, iv);
+  try {
+    const body = Buffer.allocUnsafe(ciphertextLength);
+    const tagger = new SegmentTagger(kMac, body, layout, 0, layout.segmentCount);
+    const cipher = createCipheriv("aes-256-cbc", cek, iv);
+    const pacer = new Pacer(plaintextLength);
+    let written = 0;
+    for (let position = 0; position < plaintextLength; position += CHUNK_SIZE) {
+      const end = Math.min(position + CHUNK_SIZE, plaintextLength);
+      written += cipher.update(plaintext.subarray(position, end)).copy(body, written);
+      tagger.advance(written);
+      await pacer.done(end - position);
+    }
+    written += cipher.final().copy(body, written);
+    if (written !== ciphertextLength) throw new StorageError("internal", "AES-CBC encryption lost bytes");
+    tagger.advance(written);
+
+    const segmentTags = tagger.tags;
+    const headerTag = computeHeaderTag(kMac, encryptionData, context, plaintextLength, layout, segmentTags);
+    const integrity = formatIntegrity({ segmentSize, plaintextLength, segmentTags, headerTag });
+    return {
+      body,
+      metadata: {
+        [ENVELOPE_METADATA.encryptionData]: encryptionData,
+        [ENVELOPE_METADATA.integrity]: integrity,
+      },
+    };
+  } finally {
+    kMac.fill(0);
+  }
+}
+
+/**
+ * Steps 5-8 of the reading order, minus the unwrap (the caller unwraps `parsed.wrapped`):
+ * verifies the header tag and every segment tag, then decrypts and checks the padding.
+ */
+export async function decryptEnvelope(
+  body: Buffer,
+  parsed: ParsedEnvelope,
+  cek: Buffer,
+  context: EnvelopeContext,
+): Promise<Buffer> {
+  checkContext(context);
+  checkCek(cek);
+  checkParsed(parsed);
+  if (body.length !== parsed.ciphertextLength) throw verificationFailed();
+  const pacer = new Pacer(body.length);
+
+  const kMac = deriveMacKey(cek, parsed.iv);
+  try {
+    verifyHeader(kMac, parsed, context);
+    await verifySegments(kMac, body, parsed, 0, parsed.segmentCount - 1, pacer);
+  } finally {
+    kMac.fill(0);
+  }
+
+  const output = await decryptBlocks(cek, parsed.iv, body, pacer);
+  // PKCS#7, and consistent with the authenticated PlaintextLength: Lc - L bytes of value Lc - L.
+  const padLength = parsed.ciphertextLength - parsed.plaintextLength;
+  let mismatch = 0;
+  for (let i = parsed.plaintextLength; i < output.length; i++) mismatch |= output.readUInt8(i) ^ padLength;
+  if (mismatch !== 0) {
+    output.fill(0);
+    throw verificationFailed();
+  }
+  return output.subarray(0, parsed.plaintextLength);
+}
+
+function samePlan(a: RangePlan, b: RangePlan): boolean {
+  return (
+    a.fetchOffset === b.fetchOffset &&
+    a.fetchLength === b.fetchLength &&
+    a.firstSegment === b.firstSegment &&
+    a.lastSegment === b.lastSegment
+  );
+}
+
+/**
+ * Plaintext `[offset, offset + length)` from `fetched` = ciphertext
+ * `[plan.fetchOffset, plan.fetchOffset + plan.fetchLength)`. Verifies the header tag and the
+ * fetched segments' tags, then decrypts only the AES blocks needed.
+ */
+export async function decryptEnvelopeRange(
+  fetched: Buffer,
+  plan: RangePlan,
+  parsed: ParsedEnvelope,
+  cek: Buffer,
+  context: EnvelopeContext,
+  offset: number,
+  length: number,
+): Promise<Buffer> {
+  checkContext(context);
+  checkCek(cek);
+  checkParsed(parsed);
+  if (!samePlan(plan, planRange(parsed, offset, length))) {
+    throw new StorageError("invalid-argument", "The range plan does not match the requested range");
+  }
+  if (fetched.length !== plan.fetchLength) throw verificationFailed();
+  const pacer = new Pacer(fetched.length);
+
+  const kMac = deriveMacKey(cek, parsed.iv);
+  try {
+    verifyHeader(kMac, parsed, context);
+    if (length === 0) return Buffer.alloc(0);
+    await verifySegments(kMac, fetched, parsed, plan.firstSegment, plan.lastSegment, pacer);
+  } finally {
+    kMac.fill(0);
+  }
+
+  const firstBlock = Math.floor(offset / AES_BLOCK_SIZE);
+  const lastBlock = Math.floor((offset + length - 1) / AES_BLOCK_SIZE);
+  const start = firstBlock * AES_BLOCK_SIZE - plan.fetchOffset;
+  const iv = firstBlock === 0 ? parsed.iv : fetched.subarray(start - AES_BLOCK_SIZE, start);
+  const blocks = fetched.subarray(start, (lastBlock + 1) * AES_BLOCK_SIZE - plan.fetchOffset);
+  const output = await decryptBlocks(cek, iv, blocks, pacer);
+  const skip = offset - firstBlock * AES_BLOCK_SIZE;
+  return output.subarray(skip, skip + length);
+}
