@@ -167,15 +167,27 @@ describe("tampering reaches Orthanc as CorruptedFile, never as wrong bytes", () 
     otherName = await dicomBlobName((await uploadInstance(orthanc.url, generateMr({ seed: 301 }).bytes)).ID);
   });
 
+  const flipAt = async (position: (length: number) => number): Promise<void> => {
+    const body = Buffer.from(victim.body);
+    const at = position(body.length);
+    body[at] = (body[at] ?? 0) ^ 1;
+    await replaceBlob(victimName, body, victim.metadata);
+  };
+
+  it("a flipped byte in the last segment fails /file, while /tags reads only verified earlier segments", async () => {
+    await flipAt((length) => length - 100);
+    try {
+      const whole = await orthancError(`${orthanc.url}/instances/${victimId}/file`);
+      expect(whole.orthancStatus).toBe(ORTHANC_CORRUPTED_FILE);
+      const tags = await fetch(`${orthanc.url}/instances/${victimId}/tags?simplify`);
+      expect(tags.status).toBe(200);
+    } finally {
+      await replaceBlob(victimName, victim.body, victim.metadata);
+    }
+  });
+
   const cases: Array<[string, () => Promise<void>]> = [
-    [
-      "a flipped ciphertext byte",
-      async () => {
-        const body = Buffer.from(victim.body);
-        body[body.length >> 1] = (body[body.length >> 1] ?? 0) ^ 1;
-        await replaceBlob(victimName, body, victim.metadata);
-      },
-    ],
+    ["a flipped ciphertext byte in the first segment", () => flipAt(() => 200)],
     [
       "a flipped IV bit (the classic CBC first-block malleability)",
       async () => {
