@@ -111,6 +111,11 @@ describe("encryption on, through Orthanc", () => {
       expect(JSON.stringify(metadata).includes(needle), needle).toBe(false);
     }
     expect(metadata.plugin_format).toBe("envelope-1");
+    // readRange works on encrypted blobs, so Orthanc writes no second "until pixel data" attachment.
+    const sameAttachment: string[] = [];
+    for await (const blob of container.listBlobsFlat({ prefix: name.slice(0, 36) }))
+      sameAttachment.push(blob.name);
+    expect(sameAttachment).toEqual([name]);
     expect(JSON.parse(metadata.encryptiondata ?? "{}")).toMatchObject({
       WrappedContentKey: { KeyId: kid, Algorithm: "RSA-OAEP-256" },
       EncryptionAgent: { Protocol: "1.0", EncryptionAlgorithm: "AES_CBC_256" },
