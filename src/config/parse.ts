@@ -8,7 +8,8 @@ import {
   checkConnectionString,
   redactConnectionString,
 } from "./connection-string.ts";
-import type { KeyVaultSettings, LocalKeySettings, PluginConfig, StorageAuth } from "./types.ts";
+import { parseKeyVaultSection } from "./key-vault.ts";
+import type { LocalKeySettings, PluginConfig, StorageAuth } from "./types.ts";
 import {
   deepFreeze,
   describeReceived,
@@ -54,7 +55,7 @@ export const CONFIGURATION_KEYS = [
   "LocalKeyFilesForReading",
   /** Boolean [false]. With encryption on, also read unencrypted blobs (migration of an existing container). */
   "AllowUnencryptedReads",
-  /** Object with baseUrl (https), clientId, clientSecret (secret), kid. Azure Key Vault wrapping comes in a later version. */
+  /** Object: Azure Key Vault holds the key-encryption key (kid, baseUrl, clientId, clientSecret, tenantId, algorithm, trustedKeyIds, keyRefreshSeconds, maxConcurrentRequests, emulator). */
   "AzureKeyVault",
   /** String. The blob endpoint, e.g. https://myaccount.blob.core.windows.net (http only on loopback). Exclusive with ConnectionString. */
   "AccountUrl",
@@ -94,8 +95,7 @@ export const CONFIGURATION_KEYS = [
 
 export type ConfigurationKey = (typeof CONFIGURATION_KEYS)[number];
 
-/** Keys accepted inside "AzureKeyVault". */
-export const KEY_VAULT_KEYS = ["baseUrl", "clientId", "clientSecret", "kid"] as const;
+export { KEY_VAULT_KEYS } from "./key-vault.ts";
 
 /** Defaults of the optional keys, in the units of the configuration file. */
 export const CONFIGURATION_DEFAULTS = {
@@ -121,10 +121,6 @@ export const CONFIGURATION_DEFAULTS = {
   WatchdogTimeoutSeconds: 30,
   EnableTestingEndpoints: false,
 } as const;
-
-export const KEY_VAULT_NOT_YET_MESSAGE =
-  "AzureBlobStorage.EncryptionEnabled is true with only AzureBlobStorage.AzureKeyVault configured, but this version " +
-  "wraps keys with a local key file only; set AzureBlobStorage.LocalKeyFile (Key Vault support comes in a later version)";
 
 export class ConfigurationError extends Error {
   readonly issues: readonly string[];
@@ -237,12 +233,16 @@ function parseEnabledSection(section: Record<string, unknown>, issues: Issues): 
   const keyPoolTtlSeconds = number("KeyPoolTtlSeconds", 1, false, 604_800) ?? D.KeyPoolTtlSeconds;
   const allowUnencryptedReads = boolean("AllowUnencryptedReads") ?? D.AllowUnencryptedReads;
   const localKey = parseLocalKey(get, issues);
-  const keyVault = parseKeyVault(get("AzureKeyVault"), issues);
-  if (encryptionEnabled && localKey === undefined && get("LocalKeyFile") === undefined) {
+  const keyVaultValue = get("AzureKeyVault");
+  const keyVault = parseKeyVaultSection(keyVaultValue, keyPath("AzureKeyVault"), issues);
+  if (encryptionEnabled && keyVaultValue === undefined && get("LocalKeyFile") === undefined) {
     issues.push(
-      keyVault === undefined
-        ? `Expected ${keyPath("LocalKeyFile")} when ${keyPath("EncryptionEnabled")} is true but received none`
-        : KEY_VAULT_NOT_YET_MESSAGE,
+      `Expected ${keyPath("AzureKeyVault")} or ${keyPath("LocalKeyFile")} when ${keyPath("EncryptionEnabled")} is true but received neither`,
+    );
+  }
+  if (keyVaultValue !== undefined && get("LocalKeyFile") !== undefined) {
+    issues.push(
+      `Expected one key-encryption key, ${keyPath("AzureKeyVault")} or ${keyPath("LocalKeyFile")}, but received both`,
     );
   }
 
@@ -513,34 +513,6 @@ function parseLocalKey(
   return { writeKeyFile, ...(algorithm === undefined ? {} : { algorithm }), readOnlyKeyFiles };
 }
 
-function parseKeyVault(value: unknown, issues: Issues): KeyVaultSettings | undefined {
-  const path = keyPath("AzureKeyVault");
-  if (value === undefined) return undefined;
-  if (!isRecord(value)) {
-    issues.push(expectation("an object", path, describeReceived(value)));
-    return undefined;
-  }
-  const field = (key: (typeof KEY_VAULT_KEYS)[number], secret = false): string | undefined =>
-    readString(ownValue(value, key), `${path}.${key}`, issues, { secret });
-  const baseUrl = field("baseUrl");
-  const clientId = field("clientId");
-  const clientSecret = field("clientSecret", true);
-  const kid = field("kid");
-  if (baseUrl !== undefined) {
-    const url = parseHttpUrl(baseUrl);
-    if (url?.protocol !== "https:" || url.username !== "" || url.password !== "" || url.search || url.hash) {
-      issues.push(expectation("an https URL", `${path}.baseUrl`, describeUrlValue(url, baseUrl)));
-    }
-  }
-  issues.push(...unknownKeyIssues(value, path, KEY_VAULT_KEYS));
-  return {
-    ...(baseUrl === undefined ? {} : { baseUrl }),
-    ...(clientId === undefined ? {} : { clientId }),
-    ...(clientSecret === undefined ? {} : { clientSecret }),
-    ...(kid === undefined ? {} : { kid }),
-  };
-}
-
 /** A one-line description of the config for the startup log, with every secret replaced by "<redacted>". */
 export function describeConfiguration(config: PluginConfig): string {
   const { storage, requests, encryption } = config;
@@ -598,12 +570,19 @@ function describeEncryption(encryption: PluginConfig["encryption"]): string {
   }
   const vault = encryption.keyVault;
   if (vault !== undefined) {
+    const credential =
+      vault.credential.kind === "client-secret"
+        ? `client-secret(clientId=${vault.credential.clientId}, clientSecret=<redacted>, tenantId=${vault.credential.tenantId ?? "<from the vault's challenge>"})`
+        : `credential-chain(${vault.credential.managedIdentityClientId === undefined ? "system-assigned" : `managedIdentityClientId=${vault.credential.managedIdentityClientId}`})`;
     const parts = [
-      vault.baseUrl === undefined ? undefined : `baseUrl=${redactUrl(vault.baseUrl)}`,
-      vault.clientId === undefined ? undefined : `clientId=${vault.clientId}`,
-      vault.clientSecret === undefined ? undefined : "clientSecret=<redacted>",
-      vault.kid === undefined ? undefined : `kid=${vault.kid}`,
-    ].filter((part) => part !== undefined);
+      `key=${vault.vaultUrl}/keys/${vault.keyName}${vault.keyVersion === undefined ? " (latest)" : `/${vault.keyVersion}`}`,
+      `algorithm=${vault.algorithm}`,
+      credential,
+      `trustedKeys=${vault.trustedKeys.length}`,
+      `keyRefreshMs=${vault.keyRefreshMs}`,
+      `maxConcurrentRequests=${vault.maxConcurrentRequests}`,
+      ...(vault.emulator === undefined ? [] : [`EMULATOR(authorityHost=${vault.emulator.authorityHost})`]),
+    ];
     details.push(`keyVault(${parts.join(", ")})`);
   }
   const state = encryption.enabled ? "on" : "off";

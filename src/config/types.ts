@@ -33,11 +33,35 @@ export interface RequestSettings {
   readonly uploadConcurrency: number;
 }
 
-export interface KeyVaultSettings {
-  readonly baseUrl?: string;
-  readonly clientId?: string;
-  readonly clientSecret?: string;
-  readonly kid?: string;
+/** A key (unversioned) in a vault: what the allow-list compares a blob's kid against. */
+export interface KeyVaultKeyRef {
+  /** https origin, e.g. https://myvault.vault.azure.net */
+  readonly vaultUrl: string;
+  readonly keyName: string;
+}
+
+/** How the plugin authenticates to Key Vault. */
+export type KeyVaultCredentialSettings =
+  | {
+      readonly kind: "client-secret";
+      readonly clientId: string;
+      readonly clientSecret: string;
+      readonly tenantId?: string;
+    }
+  | { readonly kind: "chain"; readonly managedIdentityClientId?: string };
+
+/** The resolved "AzureKeyVault" section. */
+export interface KeyVaultSettings extends KeyVaultKeyRef {
+  /** Pinned version (kid configured with a version); absent: the latest, refreshed every keyRefreshMs. */
+  readonly keyVersion?: string;
+  readonly algorithm: "RSA-OAEP" | "RSA-OAEP-256" | "A256KW";
+  readonly credential: KeyVaultCredentialSettings;
+  /** The configured key plus trustedKeyIds: kids read from blobs must name one of these. */
+  readonly trustedKeys: readonly KeyVaultKeyRef[];
+  readonly keyRefreshMs: number;
+  readonly maxConcurrentRequests: number;
+  /** Local emulator only: trust this CA and use this Entra authority (never in production). */
+  readonly emulator?: { readonly caFile: string; readonly authorityHost: string };
 }
 
 /** A local key-encryption key: RSA private key (PEM) or AES-256 key (hex/base64) files. */

@@ -4,7 +4,6 @@ import {
   ConfigurationError,
   describeConfiguration,
   KEY_VAULT_KEYS,
-  KEY_VAULT_NOT_YET_MESSAGE,
   type ParsedConfiguration,
   parsePluginConfiguration,
 } from "../../src/config/parse.ts";
@@ -12,6 +11,14 @@ import type { PluginConfig } from "../../src/config/types.ts";
 
 const ACCOUNT_KEY = "c2VjcmV0LXNob3VsZC1uZXZlci1hcHBlYXI=";
 const CLIENT_SECRET = "s3cr3t-value-xyz";
+const CLIENT_ID = "0f0e0d0c-0b0a-0908-0706-050403020100";
+/** A complete, valid seed-style AzureKeyVault section. */
+const VAULT = {
+  baseUrl: "https://vault.vault.azure.net",
+  clientId: CLIENT_ID,
+  clientSecret: CLIENT_SECRET,
+  kid: "orthanc-kek",
+};
 const SAS_SIGNATURE = "SIGNATUREvalue123xyz";
 const SAS_TOKEN = `sv=2022-11-02&ss=b&srt=sco&sp=rwdlac&se=2030-01-01T00:00:00Z&sig=${SAS_SIGNATURE}`;
 /** Fragments of the secrets above that must never show up anywhere. */
@@ -167,11 +174,7 @@ describe("a minimal valid configuration", () => {
         EncryptionEnabled: false,
         KeyDecayCount: 1,
         KeyPoolSize: 0,
-        AzureKeyVault: {
-          baseUrl: "https://vault.vault.azure.net",
-          clientId: "id",
-          clientSecret: CLIENT_SECRET,
-        },
+        AzureKeyVault: VAULT,
       }),
     );
     expect(config).toEqual({
@@ -199,7 +202,15 @@ describe("a minimal valid configuration", () => {
         keyPoolSize: 0,
         keyPoolTtlMs: 3_600_000,
         allowUnencryptedReads: false,
-        keyVault: { baseUrl: "https://vault.vault.azure.net", clientId: "id", clientSecret: CLIENT_SECRET },
+        keyVault: {
+          vaultUrl: "https://vault.vault.azure.net",
+          keyName: "orthanc-kek",
+          algorithm: "RSA-OAEP-256",
+          credential: { kind: "client-secret", clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+          trustedKeys: [{ vaultUrl: "https://vault.vault.azure.net", keyName: "orthanc-kek" }],
+          keyRefreshMs: 300_000,
+          maxConcurrentRequests: 8,
+        },
       },
       runtime: { heapLimitMb: 256, watchdogTimeoutMs: 5000 },
       testing: { enableTestingEndpoints: true },
@@ -211,9 +222,7 @@ describe("a minimal valid configuration", () => {
   });
 
   it("is deeply frozen", () => {
-    const result = parsePluginConfiguration(
-      orthanc({ AzureKeyVault: { clientSecret: CLIENT_SECRET }, KeyDecayCount: 3 }),
-    );
+    const result = parsePluginConfiguration(orthanc({ AzureKeyVault: VAULT, KeyDecayCount: 3 }));
     const unfrozen: string[] = [];
     const walk = (value: unknown, path: string): void => {
       if (typeof value !== "object" || value === null) return;
@@ -258,7 +267,7 @@ describe("ConfigurationError", () => {
         UploadBlockSizeMB: 0,
         EncryptionEnabled: true,
         KeyDecayCount: -1,
-        AzureKeyVault: { baseUrl: 42 },
+        AzureKeyVault: { ...VAULT, baseUrl: 42 },
         ContainerNam: "orthanc",
       }),
     );
@@ -269,7 +278,7 @@ describe("ConfigurationError", () => {
       "Expected a number from 1 to 4000 for AzureBlobStorage.UploadBlockSizeMB but received 0",
       "Expected an integer of 1 or more for AzureBlobStorage.KeyDecayCount but received -1",
       "Expected a string for AzureBlobStorage.AzureKeyVault.baseUrl but received 42",
-      KEY_VAULT_NOT_YET_MESSAGE,
+      "Expected AzureBlobStorage.AzureKeyVault.baseUrl when AzureBlobStorage.AzureKeyVault.kid is a key name but received none",
       `Unknown key AzureBlobStorage.ContainerNam; expected one of: ${CONFIGURATION_KEYS.join(", ")} (did you mean ContainerName?)`,
     ]);
     expect(issues).toHaveLength(8);
@@ -410,7 +419,9 @@ describe("type errors", () => {
     ],
     ["kid", null, "Expected a string for AzureBlobStorage.AzureKeyVault.kid but received null"],
   ])("AzureKeyVault.%s = %j", (key, value, message) => {
-    expect(issuesOf(orthanc({ AzureKeyVault: { [key]: value } }))).toEqual([message]);
+    expect(
+      issuesOf(orthanc({ AzureKeyVault: { ...VAULT, kid: `${VAULT.baseUrl}/keys/k`, [key]: value } })),
+    ).toEqual([message]);
   });
 
   it("shows at most 60 characters of a string", () => {
@@ -501,16 +512,28 @@ describe("range errors", () => {
 });
 
 describe("EncryptionEnabled", () => {
-  it("needs a key file when true", () => {
+  it("needs a key-encryption key when true", () => {
     expect(issuesOf(orthanc({ EncryptionEnabled: true }))).toEqual([
-      "Expected AzureBlobStorage.LocalKeyFile when AzureBlobStorage.EncryptionEnabled is true but received none",
+      "Expected AzureBlobStorage.AzureKeyVault or AzureBlobStorage.LocalKeyFile when AzureBlobStorage.EncryptionEnabled is true but received neither",
     ]);
   });
 
-  it("says Key Vault is not in this version when it is the only key configured", () => {
+  it("accepts the old plugin's Key Vault section as it is", () => {
+    const encryption = parseEnabled(orthanc({ EncryptionEnabled: true, AzureKeyVault: VAULT })).encryption;
+    expect(encryption.enabled).toBe(true);
+    expect(encryption.keyVault?.credential).toEqual({
+      kind: "client-secret",
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+    });
+  });
+
+  it("refuses two key-encryption keys at once", () => {
     expect(
-      issuesOf(orthanc({ EncryptionEnabled: true, AzureKeyVault: { baseUrl: "https://v.vault.azure.net" } })),
-    ).toEqual([KEY_VAULT_NOT_YET_MESSAGE]);
+      issuesOf(orthanc({ EncryptionEnabled: true, AzureKeyVault: VAULT, LocalKeyFile: "/k.pem" })),
+    ).toEqual([
+      "Expected one key-encryption key, AzureBlobStorage.AzureKeyVault or AzureBlobStorage.LocalKeyFile, but received both",
+    ]);
   });
 
   it("accepts true with a local key file and reads the key settings", () => {
@@ -863,31 +886,10 @@ describe("BlobNamePrefix", () => {
   });
 });
 
-describe("AzureKeyVault", () => {
-  it("accepts its four keys", () => {
-    const keyVault = {
-      baseUrl: "https://vault.vault.azure.net",
-      clientId: "client",
-      clientSecret: CLIENT_SECRET,
-      kid: "https://vault.vault.azure.net/keys/orthanc/1",
-    };
-    expect(KEY_VAULT_KEYS).toEqual(Object.keys(keyVault));
-    expect(parseEnabled(orthanc({ AzureKeyVault: keyVault })).encryption.keyVault).toEqual(keyVault);
-  });
-
-  it("refuses a baseUrl that is not https", () => {
-    expect(issuesOf(orthanc({ AzureKeyVault: { baseUrl: "http://vault.vault.azure.net" } }))).toEqual([
-      'Expected an https URL for AzureBlobStorage.AzureKeyVault.baseUrl but received "http://vault.vault.azure.net" (a string)',
-    ]);
-    expect(issuesOf(orthanc({ AzureKeyVault: { baseUrl: "vault" } }))).toEqual([
-      'Expected an https URL for AzureBlobStorage.AzureKeyVault.baseUrl but received "vault" (a string)',
-    ]);
-  });
-
+describe("AzureKeyVault (details in config-key-vault.test.ts)", () => {
   it("refuses unknown keys, suggesting the right spelling", () => {
-    expect(issuesOf(orthanc({ AzureKeyVault: { ClientSecret: CLIENT_SECRET, tenant: "t" } }))).toEqual([
-      "Unknown key AzureBlobStorage.AzureKeyVault.ClientSecret; expected one of: baseUrl, clientId, clientSecret, kid (did you mean clientSecret?)",
-      "Unknown key AzureBlobStorage.AzureKeyVault.tenant; expected one of: baseUrl, clientId, clientSecret, kid",
+    expect(issuesOf(orthanc({ AzureKeyVault: { ...VAULT, ClientSecret: CLIENT_SECRET } }))).toEqual([
+      `Unknown key AzureBlobStorage.AzureKeyVault.ClientSecret; expected one of: ${KEY_VAULT_KEYS.join(", ")} (did you mean clientSecret?)`,
     ]);
   });
 });
@@ -936,17 +938,14 @@ describe("describeConfiguration", () => {
         orthancWithUrl({
           SasToken: SAS_TOKEN,
           KeyDecayCount: 5,
-          AzureKeyVault: {
-            baseUrl: "https://vault.vault.azure.net",
-            clientId: "client",
-            clientSecret: CLIENT_SECRET,
-          },
+          AzureKeyVault: VAULT,
         }),
       ),
     );
     expect(sas).toContain(`auth=sas(accountUrl=${ACCOUNT_URL}, sasToken=<redacted>)`);
     expect(sas).toContain(
-      "encryption=off(keyDecayCount=5, keyMaxAgeMs=3600000, keyPoolSize=1000, keyPoolTtlMs=3600000, allowUnencryptedReads=false, keyVault(baseUrl=https://vault.vault.azure.net, clientId=client, clientSecret=<redacted>))",
+      "encryption=off(keyDecayCount=5, keyMaxAgeMs=3600000, keyPoolSize=1000, keyPoolTtlMs=3600000, allowUnencryptedReads=false, " +
+        `keyVault(key=https://vault.vault.azure.net/keys/orthanc-kek (latest), algorithm=RSA-OAEP-256, client-secret(clientId=${CLIENT_ID}, clientSecret=<redacted>, tenantId=<from the vault's challenge>), trustedKeys=1, keyRefreshMs=300000, maxConcurrentRequests=8))`,
     );
     const clientId = "0f0e0d0c-0b0a-0908-0706-050403020100";
     expect(
@@ -1046,7 +1045,7 @@ describe("secrets", () => {
   });
 
   it.each<[string, unknown]>([
-    ["an account-key connection string", orthanc({ AzureKeyVault: { clientSecret: CLIENT_SECRET } })],
+    ["an account-key connection string", orthanc({ AzureKeyVault: VAULT })],
     [
       "a SAS connection string",
       orthanc({ ConnectionString: `BlobEndpoint=${ACCOUNT_URL};SharedAccessSignature=${SAS_TOKEN}` }),

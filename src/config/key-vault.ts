@@ -1,0 +1,274 @@
+/**
+ * The "AzureKeyVault" section. Keeps the old plugin's keys (baseUrl, clientId, clientSecret,
+ * kid) and adds what operators need: tenantId (else discovered from the vault's challenge),
+ * algorithm, trustedKeyIds (allow-list for rotations across keys/vaults), keyRefreshSeconds,
+ * maxConcurrentRequests, and an explicit emulator mode for local development and tests.
+ */
+import type { KeyVaultCredentialSettings, KeyVaultKeyRef, KeyVaultSettings } from "./types.ts";
+import {
+  describeReceived,
+  expectation,
+  type Issues,
+  isRecord,
+  ownValue,
+  parseHttpUrl,
+  readInteger,
+  readNumber,
+  readString,
+  unknownKeyIssues,
+} from "./validators.ts";
+
+/** Keys accepted inside "AzureKeyVault" (the first four are the old plugin's). */
+export const KEY_VAULT_KEYS = [
+  "baseUrl",
+  "clientId",
+  "clientSecret",
+  "kid",
+  "tenantId",
+  "algorithm",
+  "trustedKeyIds",
+  "keyRefreshSeconds",
+  "maxConcurrentRequests",
+  "emulator",
+] as const;
+type KeyVaultKey = (typeof KEY_VAULT_KEYS)[number];
+
+export const KEY_VAULT_DEFAULTS = {
+  algorithm: "RSA-OAEP-256",
+  keyRefreshSeconds: 300,
+  maxConcurrentRequests: 8,
+} as const;
+
+const ALGORITHMS = ["RSA-OAEP-256", "RSA-OAEP", "A256KW"] as const;
+const EMULATOR_KEYS = ["caFile", "authorityHost"] as const;
+const KEY_NAME = /^[0-9A-Za-z-]{1,127}$/;
+const KEY_VERSION = /^[0-9A-Za-z]{1,64}$/;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+const KID_EXPECTATION =
+  "a Key Vault key id (https://<vault>/keys/<name>[/<version>]) or a key name with baseUrl";
+
+export interface ParsedKeyId extends KeyVaultKeyRef {
+  readonly keyVersion?: string;
+}
+
+/** Parses https://<host>/keys/<name>[/<version>]; undefined when it is not that shape. */
+export function parseKeyId(value: string): ParsedKeyId | undefined {
+  const url = parseHttpUrl(value);
+  if (
+    url === undefined ||
+    url.protocol !== "https:" ||
+    url.username ||
+    url.password ||
+    url.search ||
+    url.hash
+  ) {
+    return undefined;
+  }
+  const parts = url.pathname.split("/");
+  // "", "keys", name, [version], [""] for a trailing slash
+  if (parts[0] !== "" || parts[1] !== "keys") return undefined;
+  const name = parts[2];
+  const version = parts[3];
+  const rest = parts.slice(4);
+  if (name === undefined || !KEY_NAME.test(name)) return undefined;
+  if (rest.length > 1 || (rest.length === 1 && rest[0] !== "")) return undefined;
+  if (version !== undefined && version !== "" && !KEY_VERSION.test(version)) return undefined;
+  return {
+    vaultUrl: url.origin,
+    keyName: name,
+    ...(version === undefined || version === "" ? {} : { keyVersion: version }),
+  };
+}
+
+export function parseKeyVaultSection(
+  value: unknown,
+  path: string,
+  issues: Issues,
+): KeyVaultSettings | undefined {
+  if (value === undefined) return undefined;
+  if (!isRecord(value)) {
+    issues.push(expectation("an object", path, describeReceived(value)));
+    return undefined;
+  }
+  const at = (key: KeyVaultKey): string => `${path}.${key}`;
+  const text = (key: KeyVaultKey, secret = false): string | undefined =>
+    readString(ownValue(value, key), at(key), issues, { secret });
+  const before = issues.length;
+
+  const emulator = parseEmulator(ownValue(value, "emulator"), at("emulator"), issues);
+  const baseUrl = text("baseUrl");
+  let baseOrigin: string | undefined;
+  if (baseUrl !== undefined) {
+    const url = parseHttpUrl(baseUrl);
+    const bad = url?.protocol !== "https:" || url.username || url.password || url.search || url.hash;
+    if (bad || url === undefined || (url.pathname !== "/" && url.pathname !== "")) {
+      issues.push(expectation("an https URL of a vault (no path)", at("baseUrl"), describeReceived(baseUrl)));
+    } else {
+      baseOrigin = url.origin;
+    }
+  }
+
+  const kid = text("kid");
+  let key: ParsedKeyId | undefined;
+  if (kid === undefined) {
+    if (ownValue(value, "kid") === undefined)
+      issues.push(`Expected ${KID_EXPECTATION} for ${at("kid")} but received nothing`);
+  } else if (KEY_NAME.test(kid)) {
+    if (baseOrigin === undefined) {
+      // An invalid baseUrl is already reported; only a missing one needs saying here.
+      if (ownValue(value, "baseUrl") === undefined) {
+        issues.push(`Expected ${at("baseUrl")} when ${at("kid")} is a key name but received none`);
+      }
+    } else {
+      key = { vaultUrl: baseOrigin, keyName: kid };
+    }
+  } else {
+    key = parseKeyId(kid);
+    if (key === undefined) {
+      issues.push(expectation(KID_EXPECTATION, at("kid"), describeReceived(kid)));
+    } else if (baseOrigin !== undefined && key.vaultUrl !== baseOrigin) {
+      issues.push(
+        `Expected ${at("kid")} to be in the vault of ${at("baseUrl")} (${baseOrigin}) but received a key in ${key.vaultUrl}`,
+      );
+    }
+  }
+  if (key !== undefined && emulator === undefined && LOOPBACK.has(new URL(key.vaultUrl).hostname)) {
+    issues.push(
+      `Expected a real vault for ${at("kid")} but received a loopback address; a local emulator needs ${at("emulator")}`,
+    );
+  }
+  if (key !== undefined && emulator !== undefined && !LOOPBACK.has(new URL(key.vaultUrl).hostname)) {
+    issues.push(`Expected a 127.0.0.1/localhost vault with ${at("emulator")} but received ${key.vaultUrl}`);
+  }
+
+  const algorithmValue = text("algorithm");
+  const algorithm =
+    algorithmValue === undefined
+      ? KEY_VAULT_DEFAULTS.algorithm
+      : ALGORITHMS.find((a) => a === algorithmValue);
+  if (algorithm === undefined) {
+    issues.push(
+      expectation(
+        `one of ${ALGORITHMS.map((a) => `"${a}"`).join(", ")}`,
+        at("algorithm"),
+        describeReceived(algorithmValue),
+      ),
+    );
+  }
+
+  const clientIdValue = ownValue(value, "clientId");
+  const credential =
+    clientIdValue !== undefined && typeof clientIdValue !== "string"
+      ? (readString(clientIdValue, at("clientId"), issues), undefined)
+      : parseCredential(text("clientId"), text("clientSecret", true), text("tenantId"), at, issues);
+  const trustedKeys = parseTrustedKeys(ownValue(value, "trustedKeyIds"), at("trustedKeyIds"), issues);
+  const keyRefreshSeconds =
+    readNumber(ownValue(value, "keyRefreshSeconds"), at("keyRefreshSeconds"), issues, {
+      min: 1,
+      minExclusive: false,
+      max: 86_400,
+    }) ?? KEY_VAULT_DEFAULTS.keyRefreshSeconds;
+  const maxConcurrentRequests =
+    readInteger(ownValue(value, "maxConcurrentRequests"), at("maxConcurrentRequests"), issues, {
+      min: 1,
+      max: 64,
+    }) ?? KEY_VAULT_DEFAULTS.maxConcurrentRequests;
+  issues.push(...unknownKeyIssues(value, path, KEY_VAULT_KEYS));
+
+  if (issues.length > before || key === undefined || algorithm === undefined || credential === undefined) {
+    return undefined;
+  }
+  const configured: KeyVaultKeyRef = { vaultUrl: key.vaultUrl, keyName: key.keyName };
+  const others = trustedKeys.filter(
+    (t) => t.vaultUrl !== configured.vaultUrl || t.keyName !== configured.keyName,
+  );
+  return {
+    ...configured,
+    ...(key.keyVersion === undefined ? {} : { keyVersion: key.keyVersion }),
+    algorithm,
+    credential,
+    trustedKeys: [configured, ...others],
+    keyRefreshMs: Math.round(keyRefreshSeconds * 1000),
+    maxConcurrentRequests,
+    ...(emulator === undefined ? {} : { emulator }),
+  };
+}
+
+function parseCredential(
+  clientId: string | undefined,
+  clientSecret: string | undefined,
+  tenantId: string | undefined,
+  at: (key: KeyVaultKey) => string,
+  issues: Issues,
+): KeyVaultCredentialSettings | undefined {
+  if (clientId !== undefined && !GUID.test(clientId)) {
+    issues.push(expectation("a client id (GUID)", at("clientId"), describeReceived(clientId)));
+    return undefined;
+  }
+  if (tenantId !== undefined && !GUID.test(tenantId) && !/^[0-9A-Za-z.-]{1,253}$/.test(tenantId)) {
+    issues.push(expectation("a tenant id (GUID or domain)", at("tenantId"), describeReceived(tenantId)));
+    return undefined;
+  }
+  if (clientSecret !== undefined && clientSecret !== "") {
+    if (clientId === undefined) {
+      issues.push(`Expected ${at("clientId")} together with ${at("clientSecret")} but received no clientId`);
+      return undefined;
+    }
+    return { kind: "client-secret", clientId, clientSecret, ...(tenantId === undefined ? {} : { tenantId }) };
+  }
+  // No secret: environment, workload identity, then managed identity (clientId selects a user-assigned one).
+  return { kind: "chain", ...(clientId === undefined ? {} : { managedIdentityClientId: clientId }) };
+}
+
+function parseTrustedKeys(value: unknown, path: string, issues: Issues): KeyVaultKeyRef[] {
+  if (value === undefined) return [];
+  const list = Array.isArray(value) ? value : undefined;
+  const parsed = list?.map((entry) => (typeof entry === "string" ? parseKeyId(entry) : undefined));
+  if (
+    list === undefined ||
+    parsed === undefined ||
+    parsed.some((p) => p === undefined || p.keyVersion !== undefined)
+  ) {
+    issues.push(
+      expectation(
+        "an array of unversioned key ids (https://<vault>/keys/<name>)",
+        path,
+        describeReceived(value),
+      ),
+    );
+    return [];
+  }
+  return parsed.flatMap((p) => (p === undefined ? [] : [{ vaultUrl: p.vaultUrl, keyName: p.keyName }]));
+}
+
+function parseEmulator(
+  value: unknown,
+  path: string,
+  issues: Issues,
+): { caFile: string; authorityHost: string } | undefined {
+  if (value === undefined) return undefined;
+  if (!isRecord(value)) {
+    issues.push(expectation("an object with caFile and authorityHost", path, describeReceived(value)));
+    return undefined;
+  }
+  const caFile = readString(ownValue(value, "caFile"), `${path}.caFile`, issues);
+  const authorityHost = readString(ownValue(value, "authorityHost"), `${path}.authorityHost`, issues);
+  issues.push(...unknownKeyIssues(value, path, EMULATOR_KEYS));
+  if (caFile === undefined || caFile === "") {
+    issues.push(`Expected a CA certificate file for ${path}.caFile but received none`);
+    return undefined;
+  }
+  const authority = authorityHost === undefined ? undefined : parseHttpUrl(authorityHost);
+  if (authority?.protocol !== "https:" || !LOOPBACK.has(authority.hostname)) {
+    issues.push(
+      expectation(
+        "an https URL on 127.0.0.1 or localhost",
+        `${path}.authorityHost`,
+        describeReceived(authorityHost),
+      ),
+    );
+    return undefined;
+  }
+  return { caFile, authorityHost: authority.origin };
+}
