@@ -53,9 +53,10 @@ export function sendJson(
   response.end(payload);
 }
 
-/** Strict base64url (no padding) decoding; undefined when the text is not base64url. */
+/** Strict base64url decoding (padding tolerated); undefined when the text is not base64url. */
 export function fromBase64Url(value: unknown): Buffer | undefined {
-  if (typeof value !== "string" || !/^[A-Za-z0-9_-]*$/.test(value) || value.length % 4 === 1) return undefined;
+  if (typeof value !== "string" || !/^[A-Za-z0-9_-]*={0,2}$/.test(value)) return undefined;
+  if (value.replace(/=+$/, "").length % 4 === 1) return undefined;
   return Buffer.from(value, "base64url");
 }
 
