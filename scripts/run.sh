@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's first command: runs the product on this machine.
-#   set-up (idempotent) -> Azurite on 127.0.0.1 -> Orthanc with the plugin (orthanc-config/development.json)
+#   set-up (idempotent) -> Azurite and the Key Vault emulator on 127.0.0.1
+#   -> Orthanc with the plugin, encrypting through Key Vault (orthanc-config/development.json)
 # Prints the Orthanc URL and the container; Ctrl-C stops everything it started.
-# Ports: OABS_HTTP_PORT (8042), OABS_DICOM_PORT (4242), OABS_AZURITE_PORT (10000). Data: .run/
+# Ports: OABS_HTTP_PORT (8042), OABS_DICOM_PORT (4242), OABS_AZURITE_PORT (10000),
+# OABS_KV_PORT (8443; Entra on +1, managed identity on +2). Data: .run/ (keys persist there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -11,6 +13,7 @@ bash scripts/setup.sh
 export OABS_HTTP_PORT="${OABS_HTTP_PORT:-8042}"
 export OABS_DICOM_PORT="${OABS_DICOM_PORT:-4242}"
 AZURITE_PORT="${OABS_AZURITE_PORT:-10000}"
+KV_PORT="${OABS_KV_PORT:-8443}"
 export OABS_RUN_DIR="$ROOT/.run"
 export OABS_PLUGIN="$ROOT/build/OrthancAzureBlobStorage.so"
 # Azurite's documented development account (a public, well-known key: not a secret).
@@ -41,14 +44,24 @@ wait_for() { # $1 = what, $2 = command, $3 = seconds
   echo "[run] $1 did not come up in $3 s" >&2; return 1
 }
 
-for port in "$OABS_HTTP_PORT" "$OABS_DICOM_PORT" "$AZURITE_PORT"; do
-  if port_open "$port"; then echo "[run] port $port on 127.0.0.1 is already in use (set OABS_HTTP_PORT / OABS_DICOM_PORT / OABS_AZURITE_PORT)" >&2; exit 1; fi
+for port in "$OABS_HTTP_PORT" "$OABS_DICOM_PORT" "$AZURITE_PORT" "$KV_PORT" $((KV_PORT + 1)) $((KV_PORT + 2)); do
+  if port_open "$port"; then echo "[run] port $port on 127.0.0.1 is already in use (set OABS_HTTP_PORT / OABS_DICOM_PORT / OABS_AZURITE_PORT / OABS_KV_PORT)" >&2; exit 1; fi
 done
 
 node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" --location "$OABS_RUN_DIR/azurite" \
   --silent --disableTelemetry --skipApiVersionCheck --loose >"$OABS_RUN_DIR/azurite.log" 2>&1 &
 pids+=($!)
 wait_for "Azurite" "port_open $AZURITE_PORT" 30
+
+mkdir -p "$OABS_RUN_DIR/keyvault"
+node dist/keyvault-emulator.cjs --state "$OABS_RUN_DIR/keyvault/state.json" --work-dir "$OABS_RUN_DIR/keyvault" \
+  --vault-port "$KV_PORT" --authority-port $((KV_PORT + 1)) --identity-port $((KV_PORT + 2)) --ensure-key orthanc-kek \
+  >"$OABS_RUN_DIR/keyvault/ready.json" 2>"$OABS_RUN_DIR/keyvault.log" &
+pids+=($!)
+wait_for "the Key Vault emulator" "[ -s '$OABS_RUN_DIR/keyvault/ready.json' ]" 30
+kv() { node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8").split("\n")[0]); process.stdout.write(String(r[process.argv[2]]))' "$OABS_RUN_DIR/keyvault/ready.json" "$1"; }
+export OABS_KV_KID="$(kv vaultUrl)/keys/orthanc-kek" OABS_KV_CLIENT_ID="$(kv clientId)" OABS_KV_CLIENT_SECRET="$(kv clientSecret)"
+export OABS_KV_CA_FILE="$(kv caFile)" OABS_KV_AUTHORITY="$(kv authorityHost)"
 
 LD_PRELOAD="$PRELOAD" /usr/sbin/Orthanc --logfile="$OABS_RUN_DIR/orthanc.log" orthanc-config/development.json &
 pids+=($!)
@@ -63,9 +76,10 @@ fi
 cat <<MSG
 
   Orthanc is ready at http://127.0.0.1:$OABS_HTTP_PORT/ (Orthanc Explorer: http://127.0.0.1:$OABS_HTTP_PORT/app/explorer.html)
-  Attachments go to Azurite at http://127.0.0.1:$AZURITE_PORT/devstoreaccount1, container "orthanc".
+  Attachments go to Azurite at http://127.0.0.1:$AZURITE_PORT/devstoreaccount1, container "orthanc",
+  encrypted under the key $OABS_KV_KID (local Key Vault emulator).
   DICOM: AET ORTHANC on 127.0.0.1:$OABS_DICOM_PORT.  Plugin status: http://127.0.0.1:$OABS_HTTP_PORT/azure-blob-storage/status
-  Logs: $OABS_RUN_DIR/orthanc.log, $OABS_RUN_DIR/azurite.log.  Press Ctrl-C to stop.
+  Logs: $OABS_RUN_DIR/orthanc.log, $OABS_RUN_DIR/azurite.log, $OABS_RUN_DIR/keyvault.log.  Press Ctrl-C to stop.
 
 MSG
 wait "$orthanc_pid" || true

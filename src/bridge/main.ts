@@ -62,7 +62,7 @@ async function start(): Promise<void> {
   });
 
   // Crypto after storage: the key must load and wrap/unwrap a test key before any callback exists.
-  const wrapper = await createKeyWrapper(config.encryption);
+  const wrapper = await createKeyWrapper(config.encryption, config.requests, createLogger("keys"));
   let keys: CachingKeyProvider | undefined;
   if (wrapper !== undefined) {
     await selfTestKeyWrapper(wrapper, { timeoutInMs: config.requests.operationTimeoutMs });
