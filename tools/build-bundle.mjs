@@ -25,4 +25,8 @@ const common = {
 await build({ ...common, entryPoints: ["src/bridge/main.ts"], outfile: "dist/plugin.cjs" });
 await build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.cjs" });
 // The local Key Vault + Entra emulator, for scripts/run.sh (development only; never deployed).
-await build({ ...common, entryPoints: ["tools/keyvault-emulator/cli.ts"], outfile: "dist/keyvault-emulator.cjs" });
+await build({
+  ...common,
+  entryPoints: ["tools/keyvault-emulator/cli.ts"],
+  outfile: "dist/keyvault-emulator.cjs",
+});

@@ -157,11 +157,13 @@ export function parseKeyVaultSection(
     );
   }
 
-  const clientIdValue = ownValue(value, "clientId");
-  const credential =
-    clientIdValue !== undefined && typeof clientIdValue !== "string"
-      ? (readString(clientIdValue, at("clientId"), issues), undefined)
-      : parseCredential(text("clientId"), text("clientSecret", true), text("tenantId"), at, issues);
+  // A clientId of the wrong type is reported once by text(); no follow-up issue about it.
+  const clientIdValid =
+    ownValue(value, "clientId") === undefined || typeof ownValue(value, "clientId") === "string";
+  const clientId = text("clientId");
+  const credential = clientIdValid
+    ? parseCredential(clientId, text("clientSecret", true), text("tenantId"), at, issues)
+    : undefined;
   const trustedKeys = parseTrustedKeys(ownValue(value, "trustedKeyIds"), at("trustedKeyIds"), issues);
   const keyRefreshSeconds =
     readNumber(ownValue(value, "keyRefreshSeconds"), at("keyRefreshSeconds"), issues, {

@@ -7,9 +7,9 @@ import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { OperationOptions } from "../storage/blob-store.ts";
 import { zeroize } from "./data-key.ts";
+import type { KeyWrapper } from "./key-wrapper.ts";
 import { createKeyVaultClients } from "./keyvault-clients.ts";
 import { KeyVaultKeyWrapper } from "./keyvault-key-wrapper.ts";
-import type { KeyWrapper } from "./key-wrapper.ts";
 import { LocalKeyWrapper } from "./local-key-wrapper.ts";
 
 /** The configured wrapper, or undefined when no key is configured (plain storage only). */
@@ -48,7 +48,9 @@ async function createKeyVaultWrapper(
     }
   }
   const emulator =
-    vault.emulator === undefined || caPem === undefined ? undefined : { authorityHost: vault.emulator.authorityHost, caPem };
+    vault.emulator === undefined || caPem === undefined
+      ? undefined
+      : { authorityHost: vault.emulator.authorityHost, caPem };
   const credential = await createTokenCredential(vault.credential, {
     vaultUrlForTenantDiscovery: vault.vaultUrl,
     ...(emulator === undefined ? {} : { emulator }),
@@ -84,7 +86,10 @@ export async function selfTestKeyWrapper(wrapper: KeyWrapper, options: Operation
     const wrapped = await wrapper.wrapKey(probe, options);
     unwrapped = await wrapper.unwrapKey(wrapped, options);
     if (!unwrapped.equals(probe)) {
-      throw new StorageError("internal", `the key-encryption key (${wrapper.description}) does not unwrap what it wraps`);
+      throw new StorageError(
+        "internal",
+        `the key-encryption key (${wrapper.description}) does not unwrap what it wraps`,
+      );
     }
   } finally {
     zeroize(probe);

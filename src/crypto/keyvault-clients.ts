@@ -24,15 +24,15 @@ import { Agent } from "node:https";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import type { TokenCredential } from "@azure/identity";
 import {
-  type CryptographyClientOptions,
   CryptographyClient,
+  type CryptographyClientOptions,
   KeyClient,
   type KeyClientOptions,
   type KeyVaultKey,
 } from "@azure/keyvault-keys";
 import { StorageError } from "../errors.ts";
-import type { OperationOptions } from "../storage/blob-store.ts";
 import { abortedError, combineAbortSignals } from "../storage/abort.ts";
+import type { OperationOptions } from "../storage/blob-store.ts";
 import { PLUGIN_VERSION } from "../version.ts";
 import { zeroize } from "./data-key.ts";
 import type { WrapAlgorithm } from "./key-wrapper.ts";
@@ -54,7 +54,12 @@ export interface KeyVaultClients {
   /** GET /keys/<name>/<version?>: the latest version when `version` is undefined. */
   getKey(name: string, version: string | undefined, options?: OperationOptions): Promise<KeyVaultKeyInfo>;
   /** Remote wrap (POST .../wrapkey) with exactly this versioned key. */
-  wrapKey(versionedKid: string, algorithm: WrapAlgorithm, cek: Buffer, options?: OperationOptions): Promise<Buffer>;
+  wrapKey(
+    versionedKid: string,
+    algorithm: WrapAlgorithm,
+    cek: Buffer,
+    options?: OperationOptions,
+  ): Promise<Buffer>;
   /** Remote unwrap (POST .../unwrapkey) with exactly this versioned key. Returns a fresh Buffer. */
   unwrapKey(
     versionedKid: string,
@@ -144,6 +149,16 @@ export function parseVaultOrigin(vaultUrl: string): string | undefined {
   return url.origin;
 }
 
+/** A configured URL without user info, query or fragment: safe for messages. */
+export function safeKeyVaultUrl(value: unknown): string {
+  try {
+    const url = new URL(String(value));
+    return `${url.protocol}//${url.host}${url.pathname}`;
+  } catch {
+    return "<not a URL>";
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Error mapping
 
@@ -184,10 +199,7 @@ const ACCESS_HINT =
 export function redactKeyVaultSecrets(text: string): string {
   return text
     .replace(/(\bhttps?:\/\/[^\s?#"'<>]*)\?[^\s"'<>]*/gi, "$1?<redacted>")
-    .replace(
-      /\b(Authorization|x-ms-authorization)(["']?\s*[:=]\s*["']?)[^"'\r\n,;}]*/gi,
-      "$1$2<redacted>",
-    )
+    .replace(/\b(Authorization|x-ms-authorization)(["']?\s*[:=]\s*["']?)[^"'\r\n,;}]*/gi, "$1$2<redacted>")
     .replace(
       /\b(client_secret|clientSecret|access_token|accessToken|refresh_token|id_token|client_assertion|assertion|code)(["']?\s*[:=]\s*["']?)[^"'&;,\s}]*/gi,
       "$1$2<redacted>",
@@ -254,7 +266,7 @@ function describeCredentialError(error: unknown, name: string, message: string):
     const status = numberField(error, "statusCode");
     if (code !== undefined || description !== undefined) {
       const head = [code, status === undefined ? undefined : `HTTP ${status}`].filter(Boolean).join(", ");
-      const detail = description === undefined ? "" : firstLine(description);
+      const detail = description === undefined ? "" : firstLine(withoutMsalNoise(description));
       return oneLine([head, detail].filter((part) => part.length > 0).join(": "));
     }
   }
@@ -267,7 +279,17 @@ function describeCredentialError(error: unknown, name: string, message: string):
       return oneLine(parts.filter((part) => part.length > 0).join("; "));
     }
   }
-  return firstLine(message);
+  return firstLine(withoutMsalNoise(message));
+}
+
+/**
+ * MSAL formats service errors as "<code>: Error(s): <codes> - Timestamp: ... - Description:
+ * <text> - Correlation ID: ... - Trace ID: ..."; keeps "<code>: <text>".
+ */
+function withoutMsalNoise(text: string): string {
+  return text
+    .replace(/Error\(s\):[^\r\n]*?- Description:\s*/, "")
+    .replace(/\s+-\s+(Correlation ID|Trace ID|Timestamp):[^\r\n]*/g, "");
 }
 
 /**
@@ -287,8 +309,9 @@ export function mapKeyVaultError(error: unknown, operation: string, kid: string)
     if (code !== undefined) parts.push(oneLine(code));
     return parts.length > 0 ? ` (${parts.join(", ")})` : "";
   };
+  // No `cause`: SDK errors hold the request, whose headers may carry a bearer token.
   const fail = (storageCode: StorageError["code"], text: string): StorageError =>
-    new StorageError(storageCode, text, { cause: undefined });
+    new StorageError(storageCode, text);
   const keyState = (text: string): string | undefined => {
     if (/disabled/i.test(text)) return "is disabled";
     if (/expired/i.test(text)) return "has expired";
@@ -311,7 +334,8 @@ export function mapKeyVaultError(error: unknown, operation: string, kid: string)
   if (status !== undefined && status > 0) {
     if (status === 401 || status === 403) {
       const state = keyState(`${code ?? ""} ${message}`);
-      if (state !== undefined) return fail("unavailable", `${operation}: key ${kid} ${state}${statusSuffix()}`);
+      if (state !== undefined)
+        return fail("unavailable", `${operation}: key ${kid} ${state}${statusSuffix()}`);
       return fail("unavailable", `${subject}: access denied${statusSuffix()}: ${ACCESS_HINT}`);
     }
     if (status === 404) return fail("unavailable", `${operation}: key ${kid} was not found${statusSuffix()}`);
@@ -325,7 +349,10 @@ export function mapKeyVaultError(error: unknown, operation: string, kid: string)
         `${subject}: cannot reach Key Vault at ${originOf(kid)}: it answered HTTP ${status}${code === undefined ? "" : ` (${oneLine(code)})`}`,
       );
     }
-    return fail("internal", `${subject}: unexpected answer from Key Vault${statusSuffix()}: ${oneLine(message)}`);
+    return fail(
+      "internal",
+      `${subject}: unexpected answer from Key Vault${statusSuffix()}: ${oneLine(message)}`,
+    );
   }
 
   if (code !== undefined && (NETWORK_CODES.has(code) || TLS_CODE_PATTERN.test(code))) {
@@ -333,7 +360,10 @@ export function mapKeyVaultError(error: unknown, operation: string, kid: string)
   }
   // Errors raised by the SDK itself, before or around a request.
   if (/challenge/i.test(message)) {
-    return fail("unavailable", `${subject}: Key Vault's authentication challenge was refused: ${oneLine(message)}`);
+    return fail(
+      "unavailable",
+      `${subject}: Key Vault's authentication challenge was refused: ${oneLine(message)}`,
+    );
   }
   if (/^Key .* (expired at|can't be used before)/.test(message)) {
     return fail("unavailable", `${operation}: key ${kid} ${keyState(message) ?? "is not usable"}`);
@@ -427,7 +457,9 @@ class AzureKeyVaultClients implements KeyVaultClients {
       retryOptions: { maxRetries, retryDelayInMs: retryDelayMs, maxRetryDelayInMs: maxRetryDelayMs },
       userAgentOptions: { userAgentPrefix: USER_AGENT_PREFIX },
       additionalPolicies: this.#policies.map((policy) => ({ policy, position: "perRetry" as const })),
-      ...(this.#agent === undefined ? {} : { disableChallengeResourceVerification: true, agent: this.#agent }),
+      ...(this.#agent === undefined
+        ? {}
+        : { disableChallengeResourceVerification: true, agent: this.#agent }),
     };
   }
 
@@ -481,7 +513,11 @@ class AzureKeyVaultClients implements KeyVaultClients {
     }
   }
 
-  async getKey(name: string, version: string | undefined, options: OperationOptions = {}): Promise<KeyVaultKeyInfo> {
+  async getKey(
+    name: string,
+    version: string | undefined,
+    options: OperationOptions = {},
+  ): Promise<KeyVaultKeyInfo> {
     const requested = `${this.#vaultOrigin}/keys/${name}${version === undefined ? "" : `/${version}`}`;
     const key = await this.#call("getKey", requested, options, (abortSignal) =>
       this.#keyClient.getKey(name, { abortSignal, ...(version === undefined ? {} : { version }) }),
@@ -506,7 +542,10 @@ class AzureKeyVaultClients implements KeyVaultClients {
       const n = key.key?.n;
       const e = key.key?.e;
       if (n === undefined || e === undefined || n.length === 0 || e.length === 0) {
-        throw new StorageError("internal", `getKey with key ${kid}: Key Vault returned an RSA key without n and e`);
+        throw new StorageError(
+          "internal",
+          `getKey with key ${kid}: Key Vault returned an RSA key without n and e`,
+        );
       }
       try {
         info.publicKey = createPublicKey({
@@ -564,7 +603,7 @@ export function createKeyVaultClients(options: KeyVaultClientOptions): KeyVaultC
   if (origin === undefined) {
     throw new StorageError(
       "invalid-argument",
-      `Expected an https vault URL without path, query or credentials (e.g. https://myvault.vault.azure.net) but received ${JSON.stringify(redactKeyVaultSecrets(String(options.vaultUrl)))}`,
+      `Expected an https vault URL without path, query or credentials (e.g. https://myvault.vault.azure.net) but received ${JSON.stringify(safeKeyVaultUrl(options.vaultUrl))}`,
     );
   }
   const positive = (name: string, value: number, allowZero: boolean): void => {

@@ -239,7 +239,7 @@ describe("a minimal valid configuration", () => {
       (result.config.requests as { maxRetries: number }).maxRetries = 9;
     }).toThrow(TypeError);
     expect(() => {
-      (result.config.encryption.keyVault as { clientSecret: string }).clientSecret = "x";
+      (result.config.encryption.keyVault as unknown as { keyName: string }).keyName = "x";
     }).toThrow(TypeError);
     expect(Object.isFrozen(parsePluginConfiguration({}))).toBe(true);
   });

@@ -88,7 +88,18 @@ function generate(directory: string): void {
     directory,
   );
   openssl(
-    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", KEY_FILE, "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+    [
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      KEY_FILE,
+      "-out",
+      "server.csr",
+      "-subj",
+      "/CN=127.0.0.1",
+    ],
     directory,
   );
   writeFileSync(

@@ -50,7 +50,10 @@ function aadError(
 ): void {
   const traceId = randomUUID();
   const correlationId = randomUUID();
-  const timestamp = new Date().toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+  const timestamp = new Date()
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d+Z$/, "Z");
   sendJson(response, status, {
     error,
     error_description: `AADSTS${code}: ${description} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
@@ -97,7 +100,10 @@ function openIdConfiguration(origin: string, tenant: string): Record<string, unk
 }
 
 /** client_id / client_secret from the form, or from an HTTP Basic authorization header. */
-function clientCredentials(request: IncomingMessage, form: URLSearchParams): { id?: string; secret?: string } {
+function clientCredentials(
+  request: IncomingMessage,
+  form: URLSearchParams,
+): { id?: string; secret?: string } {
   const header = request.headers.authorization;
   if (header?.startsWith("Basic ")) {
     const decoded = Buffer.from(header.slice(6), "base64").toString("utf8");
@@ -132,7 +138,12 @@ async function token(
   }
   const grantType = form.get("grant_type");
   if (grantType === null) {
-    fail(400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.");
+    fail(
+      400,
+      "invalid_request",
+      900144,
+      "The request body must contain the following parameter: 'grant_type'.",
+    );
     return;
   }
   if (grantType !== "client_credentials") {
@@ -141,7 +152,12 @@ async function token(
   }
   const { id, secret } = clientCredentials(request, form);
   if (id === undefined || id === "") {
-    fail(400, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.");
+    fail(
+      400,
+      "invalid_request",
+      900144,
+      "The request body must contain the following parameter: 'client_id'.",
+    );
     return;
   }
   const principal = context.clients.find((client) => client.clientId.toLowerCase() === id.toLowerCase());
@@ -233,7 +249,10 @@ export function createAuthorityHandler(
       });
       return;
     }
-    if (method === "GET" && (route === "v2.0/.well-known/openid-configuration" || route === "discovery/v2.0/keys")) {
+    if (
+      method === "GET" &&
+      (route === "v2.0/.well-known/openid-configuration" || route === "discovery/v2.0/keys")
+    ) {
       const label = route === "discovery/v2.0/keys" ? "jwks" : "openid-configuration";
       context.count(label);
       if (!knownTenant) {
@@ -256,7 +275,10 @@ export function createAuthorityHandler(
       return;
     }
     context.count("not-found");
-    sendJson(response, 404, { error: "not_found", error_description: `No route for ${method} ${url.pathname}` });
+    sendJson(response, 404, {
+      error: "not_found",
+      error_description: `No route for ${method} ${url.pathname}`,
+    });
   };
 }
 
@@ -309,7 +331,11 @@ export function createManagedIdentityHandler(
     }
     const clientId = url.searchParams.get("client_id");
     if (clientId !== null && context.clientIds !== undefined && !context.clientIds.includes(clientId)) {
-      fail(400, "invalid_request", `No managed identity with client_id '${clientId}' is assigned to this app.`);
+      fail(
+        400,
+        "invalid_request",
+        `No managed identity with client_id '${clientId}' is assigned to this app.`,
+      );
       return;
     }
     const subject = clientId ?? "system-assigned";
@@ -324,7 +350,7 @@ export function createManagedIdentityHandler(
       expires_on: String(issued.expiresOn),
       resource,
       token_type: "Bearer",
-      client_id: subject,
+      ...(clientId === null ? {} : { client_id: clientId }),
     });
   };
 }

@@ -198,13 +198,21 @@ export class EmulatorState {
     if (kty === "oct-HSM") {
       const bits = size ?? 256;
       if (!AES_SIZES.includes(bits)) {
-        throw new EmulatorError(400, "BadParameter", `Invalid key size ${bits} for oct-HSM (128, 192 or 256).`);
+        throw new EmulatorError(
+          400,
+          "BadParameter",
+          `Invalid key size ${bits} for oct-HSM (128, 192 or 256).`,
+        );
       }
       record = { version, kty, octHex: randomBytes(bits / 8).toString("hex"), attributes: keyAttributes };
     } else {
       const bits = size ?? 2048;
       if (!RSA_SIZES.includes(bits)) {
-        throw new EmulatorError(400, "BadParameter", `Invalid key size ${bits} for RSA (2048, 3072 or 4096).`);
+        throw new EmulatorError(
+          400,
+          "BadParameter",
+          `Invalid key size ${bits} for RSA (2048, 3072 or 4096).`,
+        );
       }
       const { privateKey } = generateKeyPairSync("rsa", { modulusLength: bits, publicExponent: 0x10001 });
       const privateKeyPem = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
@@ -221,7 +229,11 @@ export class EmulatorState {
   rotate(name: string): KeyVersionRecord {
     const latest = this.findKey(name);
     if (latest === undefined) {
-      throw new EmulatorError(404, "KeyNotFound", `A key with (name/id) ${name} was not found in this key vault.`);
+      throw new EmulatorError(
+        404,
+        "KeyNotFound",
+        `A key with (name/id) ${name} was not found in this key vault.`,
+      );
     }
     return this.createVersion(name, latest.kty, keySize(latest));
   }
@@ -241,7 +253,12 @@ export class EmulatorState {
     this.persist();
   }
 
-  issueToken(tenantId: string, audience: string, subject: string, lifetimeSeconds: number): {
+  issueToken(
+    tenantId: string,
+    audience: string,
+    subject: string,
+    lifetimeSeconds: number,
+  ): {
     token: string;
     expiresOn: number;
   } {
