@@ -12,7 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KeyVaultEmulator, startKeyVaultEmulator } from "../../tools/keyvault-emulator/emulator.ts";
 import { startAzurite } from "../support/azurite.ts";
 import { generateCt, generateMr } from "../support/dicom.ts";
-import { getJson, type OrthancInstance, startOrthanc, uploadInstance } from "../support/orthanc.ts";
+import {
+  getJson,
+  type OrthancInstance,
+  startOrthanc,
+  startOrthancExpectingFailure,
+  uploadInstance,
+} from "../support/orthanc.ts";
 import { PLUGIN_PATH, pluginSection, waitFor } from "../support/plugin.ts";
 
 const ORTHANC_STORAGE_AREA_PLUGIN = 32;
@@ -136,6 +142,24 @@ describe("the old plugin's configuration, through Orthanc", () => {
     expect(stat("wrapkey")).toBe(0);
     expect(stat("unwrapkey")).toBe(0);
     expect(stat("token")).toBe(0);
+  });
+});
+
+describe("startup", () => {
+  it("stops Orthanc with a clear message when the client secret is wrong, without printing it", async () => {
+    const wrong = "wrong-secret-value-4242";
+    const result = await startOrthancExpectingFailure({
+      plugins: [PLUGIN_PATH],
+      azureBlobStorage: pluginSection(azurite.connectionString, {
+        ContainerName: "kv-bad-secret",
+        EncryptionEnabled: true,
+        AzureKeyVault: keyVaultSection({ clientSecret: wrong }),
+        MaxRetries: 0,
+      }),
+    });
+    expect(result.code).not.toBe(0);
+    expect(result.log).toMatch(/AzureBlobStorage: cannot start: .*cannot get a token for Key Vault/);
+    expect(result.log).not.toContain(wrong);
   });
 });
 

@@ -32,7 +32,7 @@ describe("a bad configuration stops Orthanc with a message naming the key", () =
     [
       "EncryptionEnabled: true without a key",
       { EncryptionEnabled: true },
-      "Expected AzureBlobStorage.LocalKeyFile when AzureBlobStorage.EncryptionEnabled is true but received none",
+      "Expected AzureBlobStorage.AzureKeyVault or AzureBlobStorage.LocalKeyFile when AzureBlobStorage.EncryptionEnabled is true but received neither",
     ],
     [
       "a key file that does not exist",
