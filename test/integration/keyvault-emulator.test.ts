@@ -408,7 +408,7 @@ describe("Key Vault emulator with the real Azure SDKs", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(280);
   });
 
-  it("answers 403 Forbidden for a disabled version, and for expired or not-yet-valid ones", async () => {
+  it("refuses a disabled version; outside its validity window a version still unwraps but never wraps", async () => {
     const { kid } = emulator.createKey(keyName("disabled"));
     const cek = randomBytes(32);
     const wrapped = await cryptoClient(kid).wrapKey("RSA-OAEP-256", cek);
@@ -421,18 +421,22 @@ describe("Key Vault emulator with the real Azure SDKs", () => {
 
     emulator.setKeyAttributes(kid, { enabled: true, expiresOn: new Date(Date.now() - 60_000) });
     emulator.resetStats();
-    // The SDK checks exp locally after its GET: no unwrap request at all.
+    // The SDK checks exp locally after its GET: no unwrap request at all (the plugin avoids
+    // this by building its clients without that GET).
     const expiredLocally = await rejection(cryptoClient(kid).unwrapKey("RSA-OAEP-256", wrapped.result));
     expect(String(expiredLocally)).toContain("expired");
     expect(emulator.stats().unwrapkey ?? 0).toBe(0);
-    // A remote-only client (no keys/get) reaches the vault, which refuses.
+    // A remote-only client (no keys/get) reaches the vault: as in Azure, an expired version
+    // still unwraps what it protected, but wraps nothing new.
     emulator.faults.forbidGet = true;
-    const expiredRemote = await restFailure(cryptoClient(kid).unwrapKey("RSA-OAEP-256", wrapped.result));
-    expect(expiredRemote.statusCode).toBe(403);
-    expect(expiredRemote.message).toContain("expired");
+    const expiredUnwrap = await cryptoClient(kid).unwrapKey("RSA-OAEP-256", wrapped.result);
+    expect(Buffer.from(expiredUnwrap.result).equals(cek)).toBe(true);
+    const expiredWrap = await restFailure(cryptoClient(kid).wrapKey("RSA-OAEP-256", cek));
+    expect(expiredWrap.statusCode).toBe(403);
+    expect(expiredWrap.message).toContain("expired");
 
     emulator.setKeyAttributes(kid, { expiresOn: null, notBefore: new Date(Date.now() + 3_600_000) });
-    const early = await restFailure(cryptoClient(kid).unwrapKey("RSA-OAEP-256", wrapped.result));
+    const early = await restFailure(cryptoClient(kid).wrapKey("RSA-OAEP-256", cek));
     expect(early.statusCode).toBe(403);
 
     emulator.setKeyAttributes(kid, { notBefore: null });

@@ -99,7 +99,11 @@ function badParameter(message: string): EmulatorError {
   return new EmulatorError(400, "BadParameter", message);
 }
 
-/** 403 for an operation on a disabled, expired or not-yet-valid version. */
+/**
+ * 403 for an operation on a disabled version, and for wrap/encrypt outside its nbf/exp window.
+ * As in Azure, unwrap and decrypt keep working outside the window, so that data protected
+ * before a key expired stays readable; only disabling a version stops them.
+ */
 function checkUsable(record: KeyVersionRecord, operation: Operation): void {
   const { enabled, exp, nbf } = record.attributes;
   const name = OPERATION_NAMES[operation];
@@ -112,7 +116,8 @@ function checkUsable(record: KeyVersionRecord, operation: Operation): void {
       "KeyDisabled",
     );
   }
-  if (exp !== undefined && now >= exp) {
+  const protecting = operation === "wrapkey" || operation === "encrypt";
+  if (protecting && exp !== undefined && now >= exp) {
     throw new EmulatorError(
       403,
       "Forbidden",
@@ -120,7 +125,7 @@ function checkUsable(record: KeyVersionRecord, operation: Operation): void {
       "KeyExpired",
     );
   }
-  if (nbf !== undefined && now < nbf) {
+  if (protecting && nbf !== undefined && now < nbf) {
     throw new EmulatorError(
       403,
       "Forbidden",
