@@ -23,6 +23,7 @@ import {
   type TokenCredential,
   WorkloadIdentityCredential,
 } from "@azure/identity";
+import { firstLine, oneLine, safeUrl } from "../azure/sdk-errors.ts";
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 
@@ -113,20 +114,33 @@ export async function createTokenCredential(
     }
   }
 
+  return createChainCredential(settings.managedIdentityClientId, logger, agent);
+}
+
+/**
+ * The "chain" credential: environment (service principal from AZURE_* variables), workload
+ * identity (only when AZURE_FEDERATED_TOKEN_FILE is set), managed identity. Sends nothing.
+ * `agent` (emulator only) carries the CA trusted by the environment and workload credentials.
+ */
+export function createChainCredential(
+  managedIdentityClientId?: string,
+  logger?: Logger,
+  agent?: HttpsAgent,
+): TokenCredential {
   const tlsOptions = agent === undefined ? {} : { agent };
   const credentials: TokenCredential[] = [new EnvironmentCredential(tlsOptions)];
   if (process.env.AZURE_FEDERATED_TOKEN_FILE) {
     try {
       credentials.push(new WorkloadIdentityCredential(tlsOptions));
     } catch (error) {
-      logger?.warning(`Workload identity is not usable: ${firstLine(describeError(error))}`);
+      logger?.warning(`Workload identity is not usable: ${oneLine(describeError(error))}`);
     }
   }
   // No agent here: the managed identity endpoint (IMDS, App Service) is plain http.
   credentials.push(
-    settings.managedIdentityClientId === undefined
+    managedIdentityClientId === undefined
       ? new ManagedIdentityCredential()
-      : new ManagedIdentityCredential({ clientId: settings.managedIdentityClientId }),
+      : new ManagedIdentityCredential({ clientId: managedIdentityClientId }),
   );
   return new ChainedTokenCredential(...credentials);
 }
@@ -249,23 +263,4 @@ function isHttpsUrl(value: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** The URL without query, fragment or user info: safe for messages. */
-function safeUrl(value: string): string {
-  try {
-    const url = new URL(value);
-    return `${url.protocol}//${url.host}${url.pathname}`;
-  } catch {
-    return "<invalid url>";
-  }
-}
-
-function firstLine(text: string): string {
-  const line =
-    text
-      .split(/\r?\n/)
-      .map((part) => part.trim())
-      .find((part) => part.length > 0) ?? "";
-  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
 }

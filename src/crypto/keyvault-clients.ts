@@ -17,7 +17,8 @@
  *
  * Every request goes through core-rest-pipeline's retry policy (exponential with jitter for
  * network errors, 408 and 5xx; its throttling strategy honours 429/503 Retry-After), a per-try
- * timeout policy (so a silent connection is retried instead of hanging) and a request counter.
+ * timeout policy (../azure/per-try-timeout-policy.ts: a silent connection is retried instead of
+ * hanging) and a request counter. Classification and redaction helpers: ../azure/sdk-errors.ts.
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { Agent } from "node:https";
@@ -30,8 +31,21 @@ import {
   type KeyClientOptions,
   type KeyVaultKey,
 } from "@azure/keyvault-keys";
+import { perTryTimeoutPolicy } from "../azure/per-try-timeout-policy.ts";
+import {
+  classifyTransportCode,
+  field,
+  firstLine,
+  isCredentialError,
+  numberField,
+  oneLine,
+  redactSecrets,
+  safeUrl,
+  stringField,
+  type TransportClassification,
+} from "../azure/sdk-errors.ts";
 import { StorageError } from "../errors.ts";
-import { abortedError, combineAbortSignals } from "../storage/abort.ts";
+import { abortedError, runWithDeadline } from "../storage/abort.ts";
 import type { OperationOptions } from "../storage/blob-store.ts";
 import { PLUGIN_VERSION } from "../version.ts";
 import { zeroize } from "./data-key.ts";
@@ -92,7 +106,6 @@ export interface KeyVaultClientOptions {
 export const DEFAULT_MAX_KEYVAULT_CLIENTS = 64;
 const USER_AGENT_PREFIX = `OrthancAzureBlobStorage/${PLUGIN_VERSION}`;
 const MAX_KID_LENGTH = 256;
-const MAX_REASON_LENGTH = 300;
 
 // ---------------------------------------------------------------------------------------------
 // Key ids
@@ -102,6 +115,21 @@ export interface ParsedKeyId {
   readonly origin: string;
   readonly name: string;
   readonly version: string;
+}
+
+/** An https URL with a host and exactly this path: no user info, query or fragment. */
+function parseHttpsUrl(value: string, pathname: string): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== "https:" || url.username !== "" || url.password !== "" || url.hostname === "") {
+    return undefined;
+  }
+  if (url.pathname !== pathname || url.search !== "" || url.hash !== "") return undefined;
+  return url;
 }
 
 const KID_PATTERN = /^https:\/\/([^/?#@\\\s]+)\/keys\/([0-9A-Za-z-]{1,127})\/([0-9A-Za-z]{1,64})$/;
@@ -117,16 +145,8 @@ export function parseVersionedKeyId(kid: string): ParsedKeyId | undefined {
   if (match === null) return undefined;
   const [, , name, version] = match;
   if (name === undefined || version === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(kid);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== "https:" || url.username !== "" || url.password !== "" || url.hostname === "") {
-    return undefined;
-  }
-  if (url.pathname !== `/keys/${name}/${version}` || url.search !== "" || url.hash !== "") return undefined;
+  const url = parseHttpsUrl(kid, `/keys/${name}/${version}`);
+  if (url === undefined) return undefined;
   return { origin: url.origin, name, version };
 }
 
@@ -136,115 +156,35 @@ export function parseVersionedKeyId(kid: string): ParsedKeyId | undefined {
  */
 export function parseVaultOrigin(vaultUrl: string): string | undefined {
   if (typeof vaultUrl !== "string") return undefined;
-  let url: URL;
-  try {
-    url = new URL(vaultUrl);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== "https:" || url.username !== "" || url.password !== "" || url.hostname === "") {
-    return undefined;
-  }
-  if (url.pathname !== "/" || url.search !== "" || url.hash !== "") return undefined;
+  const url = parseHttpsUrl(vaultUrl, "/");
+  if (url === undefined) return undefined;
   return url.origin;
 }
 
 /** A configured URL without user info, query or fragment: safe for messages. */
 export function safeKeyVaultUrl(value: unknown): string {
-  try {
-    const url = new URL(String(value));
-    return `${url.protocol}//${url.host}${url.pathname}`;
-  } catch {
-    return "<not a URL>";
-  }
+  return safeUrl(value, "<not a URL>");
 }
 
 // ---------------------------------------------------------------------------------------------
 // Error mapping
 
-const NETWORK_CODES = new Set([
-  "REQUEST_SEND_ERROR",
-  "ETIMEDOUT",
-  "ESOCKETTIMEDOUT",
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EPIPE",
-  "EHOSTUNREACH",
-  "EHOSTDOWN",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "EADDRNOTAVAIL",
-  "ENOENT",
-  "UND_ERR_SOCKET",
-  "ERR_STREAM_PREMATURE_CLOSE",
-  "ERR_SOCKET_CONNECTION_TIMEOUT",
-]);
-const TLS_CODE_PATTERN = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
-const CREDENTIAL_ERROR_NAMES = new Set([
-  "CredentialUnavailableError",
-  "AuthenticationError",
-  "AggregateAuthenticationError",
-  "AuthenticationRequiredError",
-]);
+/**
+ * The code of the error perTryTimeoutPolicy throws here: core-rest-pipeline's exponential retry
+ * strategy retries it.
+ */
+const TRY_TIMEOUT_CODE = "ETIMEDOUT";
+/**
+ * Timeouts below a request (socket timeouts, including the per-try timeout's ETIMEDOUT) mean
+ * Key Vault cannot be reached, as do connection and TLS failures.
+ */
+const TRANSPORT: TransportClassification = { socketTimeout: "unreachable" };
 const ACCESS_HINT =
   "the identity needs the keys/get, keys/wrapKey and keys/unwrapKey permissions (RBAC: Key Vault Crypto Service Encryption User)";
 
-/**
- * Removes anything that could be a secret from a text meant for a log: Authorization header
- * values, bearer tokens, JWTs, client_secret / access_token / refresh_token values, query strings.
- */
-export function redactKeyVaultSecrets(text: string): string {
-  return text
-    .replace(/(\bhttps?:\/\/[^\s?#"'<>]*)\?[^\s"'<>]*/gi, "$1?<redacted>")
-    .replace(/\b(Authorization|x-ms-authorization)(["']?\s*[:=]\s*["']?)[^"'\r\n,;}]*/gi, "$1$2<redacted>")
-    .replace(
-      /\b(client_secret|clientSecret|access_token|accessToken|refresh_token|id_token|client_assertion|assertion|code)(["']?\s*[:=]\s*["']?)[^"'&;,\s}]*/gi,
-      "$1$2<redacted>",
-    )
-    .replace(/\bBearer\s+[^\s"',;]+/gi, "Bearer <redacted>")
-    .replace(/\beyJ[A-Za-z0-9_-]{8,}(\.[A-Za-z0-9_-]*){1,2}/g, "<redacted-token>");
-}
-
-/** The meaningful lines of a message joined into one, without secrets, bounded in length. */
-function oneLine(text: string): string {
-  const line = redactKeyVaultSecrets(text)
-    .split(/\r?\n/)
-    .map((part) => part.trim())
-    .filter((part) => part.length > 0)
-    .join(" ");
-  return line.length > MAX_REASON_LENGTH ? `${line.slice(0, MAX_REASON_LENGTH)}...` : line;
-}
-
 /** The first non-empty line of a message, without secrets, bounded in length. */
-function firstLine(text: string): string {
-  const line =
-    redactKeyVaultSecrets(text)
-      .split(/\r?\n/)
-      .map((part) => part.trim())
-      .find((part) => part.length > 0) ?? "";
-  return line.length > MAX_REASON_LENGTH ? `${line.slice(0, MAX_REASON_LENGTH)}...` : line;
-}
-
-function field(value: unknown, key: string): unknown {
-  if (value === null || (typeof value !== "object" && typeof value !== "function")) return undefined;
-  try {
-    return Reflect.get(value, key);
-  } catch {
-    return undefined;
-  }
-}
-
-function stringField(value: unknown, key: string): string | undefined {
-  const result = field(value, key);
-  return typeof result === "string" && result.length > 0 ? result : undefined;
-}
-
-function numberField(value: unknown, key: string): number | undefined {
-  const result = field(value, key);
-  return typeof result === "number" && Number.isFinite(result) ? result : undefined;
+function safeFirstLine(text: string): string {
+  return firstLine(redactSecrets(text));
 }
 
 function originOf(kid: string): string {
@@ -266,7 +206,7 @@ function describeCredentialError(error: unknown, name: string, message: string):
     const status = numberField(error, "statusCode");
     if (code !== undefined || description !== undefined) {
       const head = [code, status === undefined ? undefined : `HTTP ${status}`].filter(Boolean).join(", ");
-      const detail = description === undefined ? "" : firstLine(withoutMsalNoise(description));
+      const detail = description === undefined ? "" : safeFirstLine(withoutMsalNoise(description));
       return oneLine([head, detail].filter((part) => part.length > 0).join(": "));
     }
   }
@@ -274,12 +214,12 @@ function describeCredentialError(error: unknown, name: string, message: string):
     const errors = field(error, "errors");
     if (Array.isArray(errors) && errors.length > 0) {
       const parts = errors.map((inner: unknown) =>
-        firstLine(inner instanceof Error ? inner.message : String(inner)),
+        safeFirstLine(inner instanceof Error ? inner.message : String(inner)),
       );
       return oneLine(parts.filter((part) => part.length > 0).join("; "));
     }
   }
-  return firstLine(withoutMsalNoise(message));
+  return safeFirstLine(withoutMsalNoise(message));
 }
 
 /**
@@ -321,7 +261,7 @@ export function mapKeyVaultError(error: unknown, operation: string, kid: string)
     return undefined;
   };
 
-  if (CREDENTIAL_ERROR_NAMES.has(name)) {
+  if (isCredentialError(error)) {
     return fail(
       "unavailable",
       `${subject}: cannot get a token for Key Vault: ${describeCredentialError(error, name, message)}`,
@@ -355,7 +295,7 @@ export function mapKeyVaultError(error: unknown, operation: string, kid: string)
     );
   }
 
-  if (code !== undefined && (NETWORK_CODES.has(code) || TLS_CODE_PATTERN.test(code))) {
+  if (classifyTransportCode(code, TRANSPORT) === "unreachable") {
     return fail("unavailable", `${subject}: cannot reach Key Vault at ${originOf(kid)}: ${oneLine(message)}`);
   }
   // Errors raised by the SDK itself, before or around a request.
@@ -372,48 +312,6 @@ export function mapKeyVaultError(error: unknown, operation: string, kid: string)
     return fail("unavailable", `${operation}: key ${kid} does not permit the ${operation} operation`);
   }
   return fail("internal", `${subject}: unexpected error: ${oneLine(message) || name || "unknown"}`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pipeline policies
-
-/**
- * Client-side timeout for each HTTP try, until the response arrives. Throws an error with code
- * ETIMEDOUT, which core-rest-pipeline's exponential retry strategy retries.
- */
-function perTryTimeoutPolicy(timeoutMs: number): PipelinePolicy {
-  return {
-    name: "orthancKeyVaultPerTryTimeoutPolicy",
-    async sendRequest(request, next) {
-      const outer = request.abortSignal;
-      if (outer?.aborted) return next(request);
-      const controller = new AbortController();
-      const forward = (): void => controller.abort();
-      outer?.addEventListener("abort", forward);
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-      }, timeoutMs);
-      request.abortSignal = controller.signal;
-      try {
-        return await next(request);
-      } catch (error) {
-        if (timedOut && !outer?.aborted) {
-          throw Object.assign(new Error(`no response within ${timeoutMs} ms`), {
-            name: "RestError",
-            code: "ETIMEDOUT",
-          });
-        }
-        throw error;
-      } finally {
-        clearTimeout(timer);
-        outer?.removeEventListener("abort", forward);
-        if (outer === undefined) delete request.abortSignal;
-        else request.abortSignal = outer;
-      }
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,7 +340,14 @@ class AzureKeyVaultClients implements KeyVaultClients {
         return next(request);
       },
     };
-    this.#policies = [counter, perTryTimeoutPolicy(options.requestTimeoutMs)];
+    this.#policies = [
+      counter,
+      perTryTimeoutPolicy({
+        name: "orthancKeyVaultPerTryTimeoutPolicy",
+        timeoutMs: options.requestTimeoutMs,
+        errorCode: TRY_TIMEOUT_CODE,
+      }),
+    ];
     this.#keyClient = new KeyClient(vaultOrigin, options.credential, this.#clientOptions());
   }
 
@@ -502,15 +407,11 @@ class AzureKeyVaultClients implements KeyVaultClients {
     fn: (abortSignal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     if (options.abortSignal?.aborted) throw abortedError(operation, `with key ${kid}`, options.abortSignal);
-    const combined = combineAbortSignals([options.abortSignal], options.timeoutInMs);
-    try {
-      return await fn(combined.signal);
-    } catch (error) {
-      if (combined.signal.aborted) throw abortedError(operation, `with key ${kid}`, combined.signal);
-      throw mapKeyVaultError(error, operation, kid);
-    } finally {
-      combined.dispose();
-    }
+    return runWithDeadline(options, fn, (error, signal) =>
+      signal.aborted
+        ? abortedError(operation, `with key ${kid}`, signal)
+        : mapKeyVaultError(error, operation, kid),
+    );
   }
 
   async getKey(

@@ -25,6 +25,7 @@
  * intermediate bytes are zeroed; messages name key ids, never key material, tokens or secrets.
  */
 import { constants, publicEncrypt } from "node:crypto";
+import { redactSecrets } from "../azure/sdk-errors.ts";
 import { StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { abortedError, combineAbortSignals } from "../storage/abort.ts";
@@ -37,7 +38,6 @@ import {
   type KeyVaultKeyInfo,
   parseVaultOrigin,
   parseVersionedKeyId,
-  redactKeyVaultSecrets,
   safeKeyVaultUrl,
 } from "./keyvault-clients.ts";
 
@@ -439,6 +439,6 @@ function showKeyId(kid: unknown): string {
 function toStorageError(error: unknown, operation: string, kid: string): StorageError {
   if (error instanceof StorageError) return error;
   const text = error instanceof Error ? error.message : String(error);
-  const message = redactKeyVaultSecrets(text.split(/\r?\n/)[0] ?? "").slice(0, 300);
+  const message = redactSecrets(text.split(/\r?\n/)[0] ?? "").slice(0, 300);
   return new StorageError("internal", `${operation} with key ${kid}: unexpected error: ${message}`);
 }

@@ -52,6 +52,26 @@ export function combineAbortSignals(
   return { signal: controller.signal, dispose };
 }
 
+/**
+ * Runs `body` under one signal that combines the caller's `abortSignal` and `timeoutInMs` (see
+ * combineAbortSignals) and is disposed when `body` settles. A failure is replaced by what
+ * `failure(error, signal)` returns; the signal tells whether the caller or the deadline aborted.
+ */
+export async function runWithDeadline<T>(
+  options: { readonly abortSignal?: AbortSignal; readonly timeoutInMs?: number },
+  body: (signal: AbortSignal) => Promise<T>,
+  failure: (error: unknown, signal: AbortSignal) => unknown,
+): Promise<T> {
+  const combined = combineAbortSignals([options.abortSignal], options.timeoutInMs);
+  try {
+    return await body(combined.signal);
+  } catch (error) {
+    throw failure(error, combined.signal);
+  } finally {
+    combined.dispose();
+  }
+}
+
 /** The smallest of the given timeouts (undefined entries ignored), or undefined if none. */
 export function minTimeout(...timeouts: ReadonlyArray<number | undefined>): number | undefined {
   let result: number | undefined;

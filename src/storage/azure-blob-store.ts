@@ -4,28 +4,31 @@
  * message is one line, "<operation> <blob name>: <reason> (HTTP <status>, <errorCode>)",
  * and never contains the connection string, SAS token or Authorization header.
  */
-import { finished } from "node:stream";
 import type { Pipeline as CorePipeline, PipelinePolicy } from "@azure/core-rest-pipeline";
-import {
-  ChainedTokenCredential,
-  EnvironmentCredential,
-  ManagedIdentityCredential,
-  type TokenCredential,
-  WorkloadIdentityCredential,
-} from "@azure/identity";
+import type { TokenCredential } from "@azure/identity";
 import {
   AnonymousCredential,
   BlobServiceClient,
   type ContainerClient,
   newPipeline,
-  RestError,
   type StoragePipelineOptions,
 } from "@azure/storage-blob";
+import { createChainCredential } from "../auth/credentials.ts";
+import { perTryTimeoutPolicy } from "../azure/per-try-timeout-policy.ts";
+import {
+  classifyTransportCode,
+  field,
+  isCredentialError,
+  oneLine,
+  safeUrl,
+  stringField,
+  type TransportClassification,
+} from "../azure/sdk-errors.ts";
 import type { RequestSettings, StorageAuth } from "../config/types.ts";
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { PLUGIN_VERSION } from "../version.ts";
-import { abortedError, combineAbortSignals } from "./abort.ts";
+import { abortedError, runWithDeadline } from "./abort.ts";
 import type {
   BlobProperties,
   BlobStore,
@@ -54,74 +57,13 @@ export interface AzureBlobStoreOptions {
 // ---------------------------------------------------------------------------------------------
 // Error mapping
 
-const TIMEOUT_CODES = new Set(["TIMEOUT", "ETIMEDOUT", "ESOCKETTIMEDOUT", "ERR_SOCKET_CONNECTION_TIMEOUT"]);
-const NETWORK_CODES = new Set([
-  "REQUEST_SEND_ERROR",
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EPIPE",
-  "EHOSTUNREACH",
-  "EHOSTDOWN",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "EADDRNOTAVAIL",
-  "ENOENT",
-  "UND_ERR_SOCKET",
-  "ERR_STREAM_PREMATURE_CLOSE",
-]);
-const TLS_CODE_PATTERN = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
-const CREDENTIAL_ERROR_NAMES = new Set([
-  "CredentialUnavailableError",
-  "AuthenticationError",
-  "AggregateAuthenticationError",
-  "AuthenticationRequiredError",
-]);
-const MAX_REASON_LENGTH = 300;
-
 /**
- * Removes anything that could be a secret from a text meant for a log: URL query strings
- * (SAS tokens), AccountKey/SharedAccessSignature/sig values, Authorization header values.
+ * The code of the error perTryTimeoutPolicy throws here: @azure/storage-blob's retry policy
+ * retries it, and mapAzureError reports it as a timeout.
  */
-export function redactSecrets(text: string): string {
-  return text
-    .replace(/(\bhttps?:\/\/[^\s?#"'<>]*)\?[^\s"'<>]*/gi, "$1?<redacted>")
-    .replace(
-      /\b(AccountKey|SharedAccessSignature|sig|signature|code|client_secret)=[^;&\s"'<>]*/gi,
-      "$1=<redacted>",
-    )
-    .replace(
-      /\b(Authorization|x-ms-authorization|Ocp-Apim-Subscription-Key)(["']?\s*[:=]\s*["']?)[^"'\r\n,;}]*/gi,
-      "$1$2<redacted>",
-    )
-    .replace(/\b(Bearer|SharedKey|SharedKeyLite)\s+[^\s"',;]+/g, "$1 <redacted>");
-}
-
-/** First meaningful line of a message, without secrets, bounded in length. */
-function oneLine(text: string): string {
-  const line = redactSecrets(text)
-    .split(/\r?\n/)
-    .map((part) => part.trim())
-    .filter((part) => part.length > 0)
-    .join(" ");
-  return line.length > MAX_REASON_LENGTH ? `${line.slice(0, MAX_REASON_LENGTH)}...` : line;
-}
-
-function field(value: unknown, key: string): unknown {
-  if (value === null || (typeof value !== "object" && typeof value !== "function")) return undefined;
-  try {
-    return Reflect.get(value, key);
-  } catch {
-    return undefined;
-  }
-}
-
-function stringField(value: unknown, key: string): string | undefined {
-  const result = field(value, key);
-  return typeof result === "string" && result.length > 0 ? result : undefined;
-}
+const TRY_TIMEOUT_CODE = "TIMEOUT";
+/** Socket timeouts and the per-try timeout are timeouts; connection and TLS failures are unreachable. */
+const TRANSPORT: TransportClassification = { socketTimeout: "timeout", timeoutCodes: [TRY_TIMEOUT_CODE] };
 
 /** A header of the HTTP response attached to an SDK error, if any. */
 function responseHeader(error: unknown, name: string): string | undefined {
@@ -186,7 +128,7 @@ export function mapAzureError(
   if (facts.name === "AbortError") {
     return fail("timeout", "the request was aborted (deadline passed or operation cancelled)");
   }
-  if (CREDENTIAL_ERROR_NAMES.has(facts.name)) {
+  if (isCredentialError(error)) {
     return fail("unavailable", `could not get an access token: ${oneLine(facts.message)}`);
   }
 
@@ -215,11 +157,10 @@ export function mapAzureError(
     return fail("internal", `unexpected answer from the storage service: ${oneLine(facts.message)}`);
   }
 
-  if (code !== undefined) {
-    if (TIMEOUT_CODES.has(code)) return fail("timeout", "no answer from the storage service in time");
-    if (NETWORK_CODES.has(code) || TLS_CODE_PATTERN.test(code)) {
-      return fail("unavailable", `cannot reach the storage service: ${oneLine(facts.message)}`);
-    }
+  const transport = classifyTransportCode(code, TRANSPORT);
+  if (transport === "timeout") return fail("timeout", "no answer from the storage service in time");
+  if (transport === "unreachable") {
+    return fail("unavailable", `cannot reach the storage service: ${oneLine(facts.message)}`);
   }
   return fail("internal", `unexpected error: ${oneLine(facts.message) || facts.name || "unknown"}`);
 }
@@ -264,53 +205,6 @@ export function createRequestCounterPolicy(): RequestCounter {
   return { policy, counts, operations, reset };
 }
 
-/**
- * Client-side timeout for each HTTP try, until the response headers arrive. The storage retry
- * policy's tryTimeoutInMs only sets the server-side `timeout` query parameter, so without this a
- * silent connection would hang until the operation deadline instead of being retried.
- * Throws a RestError with code "TIMEOUT", which the storage retry policy retries.
- */
-export function perTryTimeoutPolicy(timeoutMs: number): PipelinePolicy {
-  return {
-    name: "orthancPerTryTimeoutPolicy",
-    async sendRequest(request, next) {
-      const outer = request.abortSignal;
-      if (outer?.aborted) return next(request);
-      const controller = new AbortController();
-      const forward = (): void => controller.abort();
-      outer?.addEventListener("abort", forward);
-      const release = (): void => outer?.removeEventListener("abort", forward);
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-      }, timeoutMs);
-      request.abortSignal = controller.signal;
-      let streaming = false;
-      try {
-        const response = await next(request);
-        const body = response.readableStreamBody;
-        if (body !== undefined) {
-          // The body is still flowing: keep forwarding the caller's abort until it ends.
-          streaming = true;
-          finished(body, release);
-        }
-        return response;
-      } catch (error) {
-        if (timedOut && !outer?.aborted) {
-          throw new RestError(`no response within ${timeoutMs} ms`, { code: "TIMEOUT", request });
-        }
-        throw error;
-      } finally {
-        clearTimeout(timer);
-        if (!streaming) release();
-        if (outer === undefined) delete request.abortSignal;
-        else request.abortSignal = outer;
-      }
-    },
-  };
-}
-
 function isCorePipeline(value: unknown): value is CorePipeline {
   return typeof field(value, "addPolicy") === "function" && typeof field(value, "sendRequest") === "function";
 }
@@ -333,42 +227,6 @@ function corePipelineOf(client: BlobServiceClient): CorePipeline {
 
 // ---------------------------------------------------------------------------------------------
 // Client construction
-
-/**
- * The credential chain for auth kind "token-credential": environment (service principal),
- * workload identity (only when AZURE_FEDERATED_TOKEN_FILE is set), managed identity.
- * Deliberately not DefaultAzureCredential: its developer-tool credentials (Azure CLI,
- * PowerShell, azd) spawn child processes, which the embedding host forbids.
- */
-export function createDefaultTokenCredential(
-  managedIdentityClientId?: string,
-  logger?: Logger,
-): TokenCredential {
-  const credentials: TokenCredential[] = [new EnvironmentCredential()];
-  if (process.env.AZURE_FEDERATED_TOKEN_FILE) {
-    try {
-      credentials.push(new WorkloadIdentityCredential());
-    } catch (error) {
-      logger?.warning(`Workload identity is not usable: ${oneLine(describeError(error))}`);
-    }
-  }
-  credentials.push(
-    managedIdentityClientId === undefined
-      ? new ManagedIdentityCredential()
-      : new ManagedIdentityCredential({ clientId: managedIdentityClientId }),
-  );
-  return new ChainedTokenCredential(...credentials);
-}
-
-/** The URL without query string, fragment or user info: safe for logs. */
-export function safeUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
-  } catch {
-    return "<invalid url>";
-  }
-}
 
 function joinSas(accountUrl: string, sasToken: string): string {
   const token = sasToken.startsWith("?") ? sasToken.slice(1) : sasToken;
@@ -403,7 +261,7 @@ function buildServiceClient(
       case "token-credential":
         return new BlobServiceClient(
           auth.accountUrl,
-          options.credential ?? createDefaultTokenCredential(auth.managedIdentityClientId, options.logger),
+          options.credential ?? createChainCredential(auth.managedIdentityClientId, options.logger),
           pipelineOptions,
         );
     }
@@ -503,7 +361,7 @@ export class AzureBlobStore implements BlobStore {
 
     // The storage retry policy turns tryTimeoutInMs into the server-side `timeout` parameter, in
     // whole seconds; below one second it would send timeout=0, which the service rejects. The
-    // client-side per-try timeout is perTryTimeoutPolicy below.
+    // client-side per-try timeout is perTryTimeoutPolicy below (see ../azure/per-try-timeout-policy.ts).
     const retryOptions: NonNullable<StoragePipelineOptions["retryOptions"]> = {
       maxTries: requests.maxRetries + 1,
       retryDelayInMs: requests.retryDelayMs,
@@ -518,7 +376,14 @@ export class AzureBlobStore implements BlobStore {
     });
     const pipeline = corePipelineOf(serviceClient);
     if (Number.isFinite(requests.requestTimeoutMs) && requests.requestTimeoutMs > 0) {
-      pipeline.addPolicy(perTryTimeoutPolicy(requests.requestTimeoutMs), { afterPhase: "Retry" });
+      pipeline.addPolicy(
+        perTryTimeoutPolicy({
+          name: "orthancPerTryTimeoutPolicy",
+          timeoutMs: requests.requestTimeoutMs,
+          errorCode: TRY_TIMEOUT_CODE,
+        }),
+        { afterPhase: "Retry" },
+      );
     }
     for (const policy of options.additionalPolicies ?? []) pipeline.addPolicy(policy, { afterPhase: "Sign" });
 
@@ -755,16 +620,11 @@ export class AzureBlobStore implements BlobStore {
     body: (abortSignal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     if (this.#closed) throw new StorageError("unavailable", `${operation} ${subject}: the store is closed`);
-    const combined = combineAbortSignals([options.abortSignal], options.timeoutInMs);
-    const { signal } = combined;
-    try {
-      return await body(signal);
-    } catch (error) {
+    return runWithDeadline(options, body, (error, signal) => {
+      // A StorageError other than a timeout is the real outcome, even when the signal aborted since.
       const settled = error instanceof StorageError && error.code !== "timeout";
-      if (signal.aborted && !settled) throw abortedError(operation, subject, signal);
-      throw mapAzureError(error, operation, subject, this.containerName);
-    } finally {
-      combined.dispose();
-    }
+      if (signal.aborted && !settled) return abortedError(operation, subject, signal);
+      return mapAzureError(error, operation, subject, this.containerName);
+    });
   }
 }

@@ -6,7 +6,8 @@ import {
   CredentialUnavailableError,
 } from "@azure/identity";
 import { describe, expect, it } from "vitest";
-import { mapKeyVaultError, redactKeyVaultSecrets } from "../../src/crypto/keyvault-clients.ts";
+import { redactSecrets } from "../../src/azure/sdk-errors.ts";
+import { mapKeyVaultError } from "../../src/crypto/keyvault-clients.ts";
 import { StorageError } from "../../src/errors.ts";
 
 const KID = "https://myvault.vault.azure.net/keys/orthanc-kek/0123456789abcdef0123456789abcdef";
@@ -242,7 +243,7 @@ describe("secrets never reach a message", () => {
   ];
 
   it.each(leaky)("redacts %s", (text) => {
-    const redacted = redactKeyVaultSecrets(text);
+    const redacted = redactSecrets(text);
     expect(redacted).not.toContain(TOKEN);
     expect(redacted).not.toContain(SECRET);
   });
