@@ -471,54 +471,19 @@ export class AzureBlobStore implements BlobStore {
         `readRange ${name}: offset and length must be non-negative safe integers but received offset=${String(offset)}, length=${String(length)}`,
       );
     }
-    return this.#run("readRange", name, options, async (abortSignal) => {
-      const beyondEnd = (size: number | undefined): StorageError =>
-        new StorageError(
-          "invalid-argument",
-          `readRange ${name}: range offset=${offset} length=${length} goes beyond the end of the blob (size ${size ?? "unknown"})`,
-        );
-      const blob = this.#container.getBlobClient(name);
-
-      if (length === 0) {
-        // A zero-length Range header cannot be expressed; check the offset against the size instead.
-        const properties = await blob.getProperties({ abortSignal });
-        const size = properties.contentLength ?? 0;
-        if (offset > size) throw beyondEnd(size);
-        return Buffer.alloc(0);
-      }
-
-      let response: Awaited<ReturnType<typeof blob.download>>;
-      try {
-        response = await blob.download(offset, length, { abortSignal });
-      } catch (error) {
-        if (field(error, "statusCode") !== 416) throw error;
-        const fromHeader = sizeFromContentRange(responseHeader(error, "content-range"));
-        throw beyondEnd(fromHeader ?? (await this.#sizeOrUndefined(name, abortSignal)));
-      }
-      // Without Content-Range the service ignored the Range header and sent the whole blob
-      // (Azurite does so for an empty blob); its size is then the Content-Length.
-      const wholeBlob = response.contentRange === undefined && response._response.status === 200;
-      const size = wholeBlob ? response.contentLength : sizeFromContentRange(response.contentRange);
-      if (size !== undefined && offset + length > size) {
-        discard(response.readableStreamBody);
-        throw beyondEnd(size);
-      }
-      const body = await readBody(
-        response.readableStreamBody,
-        response.contentLength,
-        "readRange",
-        name,
-        abortSignal,
+    // A zero-length Range header cannot be expressed; check the offset against the size instead.
+    const { data, properties } =
+      length === 0
+        ? { data: Buffer.alloc(0), properties: await this.getProperties(name, options) }
+        : await this.readRangeWithProperties(name, offset, length, options);
+    const size = properties.contentLength;
+    if (offset + length > size) {
+      throw new StorageError(
+        "invalid-argument",
+        `readRange ${name}: range offset=${offset} length=${length} goes beyond the end of the blob (size ${size})`,
       );
-      const data = wholeBlob ? Buffer.from(body.subarray(offset, offset + length)) : body;
-      if (data.length !== length) {
-        throw new StorageError(
-          "unavailable",
-          `readRange ${name}: short read: received ${data.length} of ${length} bytes at offset ${offset}`,
-        );
-      }
-      return data;
-    });
+    }
+    return data;
   }
 
   async readRangeWithProperties(
@@ -602,14 +567,6 @@ export class AzureBlobStore implements BlobStore {
   async close(): Promise<void> {
     // The SDK shares one HTTP agent per process (keep-alive sockets close when idle); nothing to free here.
     this.#closed = true;
-  }
-
-  async #sizeOrUndefined(name: string, abortSignal: AbortSignal): Promise<number | undefined> {
-    try {
-      return (await this.#container.getBlobClient(name).getProperties({ abortSignal })).contentLength;
-    } catch {
-      return undefined;
-    }
   }
 
   /** Runs one operation under the caller's abortSignal/timeoutInMs and maps every failure. */

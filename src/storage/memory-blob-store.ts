@@ -146,15 +146,14 @@ export class MemoryBlobStore implements BlobStore {
           `readRange ${name}: offset and length must be non-negative safe integers but received offset=${String(offset)}, length=${String(length)}`,
         );
       }
-      const blob = this.#get("readRange", name);
-      const size = blob.data.length;
-      if (offset + length > size) {
+      const { data } = this.#get("readRange", name);
+      if (offset + length > data.length) {
         throw new StorageError(
           "invalid-argument",
-          `readRange ${name}: range offset=${offset} length=${length} goes beyond the end of the blob (size ${size})`,
+          `readRange ${name}: range offset=${offset} length=${length} goes beyond the end of the blob (size ${data.length})`,
         );
       }
-      return Buffer.from(blob.data.subarray(offset, offset + length));
+      return Buffer.from(data.subarray(offset, offset + length));
     });
   }
 
