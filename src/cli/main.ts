@@ -4,11 +4,13 @@
  *   node dist/cli.cjs check-config <orthanc.json>   validate the "AzureBlobStorage" section
  *   node dist/cli.cjs check-connection <orthanc.json>
  *                                                   also open the container (creating it if allowed)
+ *                                                   and wrap/unwrap a test key with the configured KEK
  *
  * Orthanc's ${VAR} substitution is applied the same way Orthanc does it, from the environment.
  */
 import { readFileSync } from "node:fs";
 import { ConfigurationError, describeConfiguration, parsePluginConfiguration } from "../config/parse.ts";
+import { createKeyWrapper, selfTestKeyWrapper } from "../crypto/key-wrapper-factory.ts";
 import { describeError } from "../errors.ts";
 import { createLogger } from "../logging/logger.ts";
 import { AzureBlobStore } from "../storage/azure-blob-store.ts";
@@ -79,6 +81,12 @@ async function main(argv: readonly string[]): Promise<number> {
       );
     } finally {
       await store.close();
+    }
+    const wrapper = await createKeyWrapper(config.encryption, config.requests, createLogger("keys"));
+    if (wrapper !== undefined) {
+      await selfTestKeyWrapper(wrapper, { timeoutInMs: config.requests.operationTimeoutMs });
+      process.stdout.write(`key-encryption key wraps and unwraps: ${wrapper.description}\n`);
+      (wrapper as { dispose?: () => void }).dispose?.();
     }
   }
   return 0;
