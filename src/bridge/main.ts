@@ -11,6 +11,8 @@ import { describeError } from "../errors.ts";
 import { createLogger, type LogLevel, setLogSink } from "../logging/logger.ts";
 import { AttachmentCodec } from "../storage/attachment-codec.ts";
 import { AzureBlobStore } from "../storage/azure-blob-store.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
+import { MemoryBlobStore } from "../storage/memory-blob-store.ts";
 import { StorageService } from "../storage/storage-service.ts";
 import { PLUGIN_VERSION } from "../version.ts";
 import { FaultPlan } from "./faults.ts";
@@ -50,12 +52,19 @@ async function start(): Promise<void> {
   const { config } = parsed;
   log.info(`configuration: ${describeConfiguration(config)}`);
 
-  const store = new AzureBlobStore({
-    auth: config.storage.auth,
-    containerName: config.storage.containerName,
-    requests: config.requests,
-    logger: createLogger("azure"),
-  });
+  const store: BlobStore = config.testing.inMemoryStore
+    ? new MemoryBlobStore({ containerName: config.storage.containerName })
+    : new AzureBlobStore({
+        auth: config.storage.auth,
+        containerName: config.storage.containerName,
+        requests: config.requests,
+        logger: createLogger("azure"),
+      });
+  if (config.testing.inMemoryStore) {
+    log.warning(
+      "InMemoryStoreForTesting is true: attachments are kept in memory and lost at restart; never use this in production",
+    );
+  }
   await store.initialize({
     createContainerIfMissing: config.storage.createContainerIfNotExists,
     timeoutInMs: config.requests.operationTimeoutMs,

@@ -91,6 +91,8 @@ export const CONFIGURATION_KEYS = [
   "WatchdogTimeoutSeconds",
   /** Boolean [false]. Enables the fault-injection testing routes. Never in production. */
   "EnableTestingEndpoints",
+  /** Boolean [false]. Keeps attachments in the plugin's memory instead of Azure (tests, benchmarks); lost at restart. Never in production. */
+  "InMemoryStoreForTesting",
 ] as const;
 
 export type ConfigurationKey = (typeof CONFIGURATION_KEYS)[number];
@@ -120,6 +122,7 @@ export const CONFIGURATION_DEFAULTS = {
   JavaScriptHeapLimitMB: 2048,
   WatchdogTimeoutSeconds: 30,
   EnableTestingEndpoints: false,
+  InMemoryStoreForTesting: false,
 } as const;
 
 export class ConfigurationError extends Error {
@@ -249,6 +252,7 @@ function parseEnabledSection(section: Record<string, unknown>, issues: Issues): 
   const heapLimitMb = integer("JavaScriptHeapLimitMB", 256, 65_536) ?? D.JavaScriptHeapLimitMB;
   const watchdogTimeoutSeconds = number("WatchdogTimeoutSeconds", 1, false, 3600) ?? D.WatchdogTimeoutSeconds;
   const enableTestingEndpoints = boolean("EnableTestingEndpoints") ?? D.EnableTestingEndpoints;
+  const inMemoryStore = boolean("InMemoryStoreForTesting") ?? D.InMemoryStoreForTesting;
 
   issues.push(...unknownKeyIssues(section, CONFIGURATION_SECTION, CONFIGURATION_KEYS));
 
@@ -277,7 +281,7 @@ function parseEnabledSection(section: Record<string, unknown>, issues: Issues): 
       ...(keyVault === undefined ? {} : { keyVault }),
     },
     runtime: { heapLimitMb, watchdogTimeoutMs: secondsToMs(watchdogTimeoutSeconds) },
-    testing: { enableTestingEndpoints },
+    testing: { enableTestingEndpoints, inMemoryStore },
   };
 }
 
@@ -533,6 +537,7 @@ export function describeConfiguration(config: PluginConfig): string {
     `heapLimitMb=${config.runtime.heapLimitMb}`,
     `watchdogTimeoutMs=${config.runtime.watchdogTimeoutMs}`,
     `testingEndpoints=${config.testing.enableTestingEndpoints}`,
+    ...(config.testing.inMemoryStore ? ["IN-MEMORY STORE (testing only)"] : []),
   ];
   return fields.join(", ");
 }

@@ -110,6 +110,8 @@ export interface PluginConfig {
   readonly testing: {
     /** Enables /azure-blob-storage/testing/* fault-injection routes. Never in production. */
     readonly enableTestingEndpoints: boolean;
+    /** Keep attachments in memory instead of Azure (tests and benchmarks only). */
+    readonly inMemoryStore: boolean;
   };
 }
 

@@ -139,3 +139,32 @@ describe("EnableStorage not true", () => {
     }
   });
 });
+
+describe("InMemoryStoreForTesting", () => {
+  it("stores and reads through the plugin without touching Blob Storage, and says so loudly", async () => {
+    const orthanc = await startOrthanc({
+      plugins: [PLUGIN_PATH],
+      azureBlobStorage: pluginSection(azurite.connectionString, {
+        ContainerName: "never-touched",
+        InMemoryStoreForTesting: true,
+      }),
+    });
+    try {
+      expect(orthanc.log()).toContain("InMemoryStoreForTesting is true");
+      const mr = generateMr({ seed: 8 });
+      const { ID } = await uploadInstance(orthanc.url, mr.bytes);
+      expect(Buffer.compare(await getBuffer(`${orthanc.url}/instances/${ID}/file`), mr.bytes)).toBe(0);
+      const status = (await (await fetch(`${orthanc.url}/azure-blob-storage/status`)).json()) as {
+        operations: { create: { calls: number } };
+      };
+      expect(status.operations.create.calls).toBe(1);
+      const { BlobServiceClient } = await import("@azure/storage-blob");
+      const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+        "never-touched",
+      );
+      expect(await container.exists()).toBe(false);
+    } finally {
+      await orthanc.stop();
+    }
+  });
+});

@@ -149,7 +149,7 @@ describe("a minimal valid configuration", () => {
           allowUnencryptedReads: false,
         },
         runtime: { heapLimitMb: 2048, watchdogTimeoutMs: 30_000 },
-        testing: { enableTestingEndpoints: false },
+        testing: { enableTestingEndpoints: false, inMemoryStore: false },
       },
     } satisfies ParsedConfiguration);
   });
@@ -213,7 +213,7 @@ describe("a minimal valid configuration", () => {
         },
       },
       runtime: { heapLimitMb: 256, watchdogTimeoutMs: 5000 },
-      testing: { enableTestingEndpoints: true },
+      testing: { enableTestingEndpoints: true, inMemoryStore: false },
     } satisfies PluginConfig);
   });
 
