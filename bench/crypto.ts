@@ -13,7 +13,7 @@ import { decryptEnvelope, encryptEnvelope, parseEnvelope } from "../src/crypto/e
 
 const MIB = 1024 * 1024;
 const SIZE = Number(process.env.BENCH_CRYPTO_MIB ?? 64) * MIB;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 
 interface Sample {
   median: number;

@@ -1,0 +1,510 @@
+/**
+ * Turns build/bench/ingest.json (bench/ingest.ts) and, when present, build/bench/crypto.json
+ * (bench/crypto.ts) into BENCHMARKS.md at the repository root and bench/results/throughput.svg.
+ *
+ *   node tools/build-bench.mjs && node build/bench/ingest.cjs && node build/bench/report.cjs
+ *
+ * Run from the repository root. Only the measured numbers are used; nothing is estimated.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const ROOT = process.cwd();
+const INGEST_FILE = join(ROOT, "build", "bench", "ingest.json");
+const CRYPTO_FILE = join(ROOT, "build", "bench", "crypto.json");
+const OUTPUT = join(ROOT, "BENCHMARKS.md");
+const SVG_DIR = join(ROOT, "bench", "results");
+const SVG_FILE = join(SVG_DIR, "throughput.svg");
+const SVG_LINK = "bench/results/throughput.svg";
+
+// ---------------------------------------------------------------------------------------
+// Input shapes (what bench/ingest.ts and bench/crypto.ts write)
+// ---------------------------------------------------------------------------------------
+
+interface Summary {
+  median: number;
+  min: number;
+  max: number;
+  values?: number[];
+}
+
+interface Aggregate {
+  config: string;
+  workload: string;
+  rounds: number;
+  metrics: Record<
+    "instancesPerSecond" | "mbPerSecond" | "p50Ms" | "p99Ms" | "storeRequestsPerInstance" | "keyVaultCalls",
+    Summary | null
+  >;
+  storeOperationsPerInstance: Record<string, number> | null;
+  ratioVsFilesystem: { instancesPerSecond: number | null; p50Ms: number | null };
+}
+
+interface Target {
+  id: string;
+  description: string;
+  ratio: number | null;
+  threshold: number | null;
+  comparison?: ">=" | "<" | "==";
+  met: boolean | null;
+  status?: string;
+  measured?: string;
+  perRound?: number[];
+}
+
+interface IngestReport {
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+  command: string;
+  machine: {
+    nproc: number;
+    cpuModel: string;
+    memTotalMiB: number | null;
+    loadAverageBefore: number[];
+    loadAverageAfter: number[];
+  };
+  versions: {
+    orthanc: string;
+    hostNode: string;
+    embeddedNode: string;
+    plugin: string;
+    source?: { commit: string; dirty: boolean | null };
+    packages: Record<string, string>;
+  };
+  parameters: {
+    instances: number;
+    rounds: number;
+    storescuFiles: number;
+    multiFrameFrames: number;
+    warmupInstances: number;
+    ctInstanceBytes: number;
+    httpClient?: string;
+  };
+  configurations: Array<{ name: string; description: string }>;
+  workloads: Array<{ id: string; description: string; clients: number; kind: string }>;
+  order: string[][];
+  configRuns: Array<{
+    round: number;
+    config: string;
+    durationSeconds: number;
+    peakRssMiB: number | null;
+    keyVaultCallsStartup: number | null;
+    error?: string;
+  }>;
+  results: Aggregate[];
+  rss: Array<{ config: string; peakRssMiB: Summary | null }>;
+  comparisons: Array<{
+    name: string;
+    workloads: Record<string, { ratio: number | null; perRound: number[] }>;
+  }>;
+  multiFrame: {
+    frames: number;
+    objectBytes: number;
+    uploadSeconds: number;
+    tagsMs: number;
+    readRangeCalls: number;
+    readRangeBytes: number;
+    readWholeCalls: number;
+    readWholeBytes: number;
+    error?: string;
+  } | null;
+  targets: Target[];
+}
+
+interface CryptoReport {
+  machine?: Record<string, unknown>;
+  command?: string;
+  results: Array<{ name: string; mbPerSecond: number | Summary | null }>;
+  targets: Target[];
+}
+
+function readJson<T>(file: string): T | undefined {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as T) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// Formatting
+// ---------------------------------------------------------------------------------------
+
+function fmt(value: number | null | undefined, digits = 1): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "–";
+  return value.toFixed(digits);
+}
+
+/** "median (min–max)", or just the value when the range is a single point. */
+function range(summary: Summary | null | undefined, digits = 1): string {
+  if (summary === null || summary === undefined) return "–";
+  if (summary.min === summary.max) return fmt(summary.median, digits);
+  return `${fmt(summary.median, digits)} (${fmt(summary.min, digits)}–${fmt(summary.max, digits)})`;
+}
+
+function times(ratio: number | null | undefined): string {
+  return ratio === null || ratio === undefined ? "–" : `${ratio.toFixed(2)}×`;
+}
+
+function perRound(values: number[] | undefined): string {
+  return values === undefined || values.length === 0
+    ? ""
+    : ` (per round: ${values.map((v) => v.toFixed(2)).join(", ")})`;
+}
+
+/** A Markdown table; the first `textColumns` columns are left-aligned, the others (numbers) right-aligned. */
+function table(header: string[], rows: string[][], textColumns = 1): string {
+  // Padded the way biome formats Markdown tables, so the generated file passes `biome ci`.
+  const width = (text: string): number => [...text].length;
+  const widths = header.map((h, i) => Math.max(3, width(h), ...rows.map((r) => width(r[i] ?? ""))));
+  const cell = (text: string, i: number): string => {
+    const pad = " ".repeat((widths[i] ?? 0) - width(text));
+    return i < textColumns ? `${text}${pad}` : `${pad}${text}`;
+  };
+  const line = (cells: string[]): string =>
+    `| ${header.map((_, i) => cell(cells[i] ?? "", i)).join(" | ")} |`;
+  const rule = header.map((_, i) =>
+    i < textColumns ? "-".repeat(widths[i] ?? 3) : `${"-".repeat((widths[i] ?? 3) - 1)}:`,
+  );
+  return [line(header), `| ${rule.join(" | ")} |`, ...rows.map(line)].join("\n");
+}
+
+function thresholdText(target: Target): string {
+  if (target.threshold === null) return "–";
+  switch (target.comparison ?? ">=") {
+    case "<":
+      return target.threshold < 1 ? `< ${target.threshold * 100} %` : `< ${target.threshold}`;
+    case "==":
+      return `= ${target.threshold}`;
+    default:
+      return `≥ ${target.threshold}×`;
+  }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function statusOf(target: Target): string {
+  if (target.status !== undefined) return target.status;
+  if (target.met === null || target.ratio === null) return "NOT MEASURED";
+  return target.met ? "MET" : "MISSED";
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+// ---------------------------------------------------------------------------------------
+// The chart
+// ---------------------------------------------------------------------------------------
+
+function niceStep(max: number): number {
+  const rough = max / 6;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * power >= rough) return m * power;
+  return 10 * power;
+}
+
+function throughputSvg(report: IngestReport): string {
+  const series = [
+    { workload: "ingest-1", label: "1 client", color: "#4e79a7" },
+    { workload: "ingest-4", label: "4 clients", color: "#f28e2b" },
+    { workload: "ingest-16", label: "16 clients", color: "#59a14f" },
+  ];
+  const configs = report.configurations.map((c) => c.name);
+  const get = (config: string, workload: string): Summary | null =>
+    report.results.find((r) => r.config === config && r.workload === workload)?.metrics.instancesPerSecond ??
+    null;
+  const maxValue = Math.max(1, ...configs.flatMap((c) => series.map((s) => get(c, s.workload)?.max ?? 0)));
+  const step = niceStep(maxValue);
+  const top = Math.ceil((maxValue * 1.08) / step) * step;
+
+  const width = 900;
+  const height = 440;
+  const left = 64;
+  const right = 16;
+  const plotTop = 56;
+  const plotBottom = height - 70;
+  const plotHeight = plotBottom - plotTop;
+  const groupWidth = (width - left - right) / configs.length;
+  const barWidth = Math.min(34, (groupWidth - 24) / series.length);
+  const y = (v: number): number => plotBottom - (v / top) * plotHeight;
+  const parts: string[] = [];
+
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12" role="img" aria-label="REST ingest instances per second by configuration and client count">`,
+    "<title>REST ingest throughput (instances/s) per configuration, 1, 4 and 16 clients</title>",
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">REST ingest of ${report.parameters.instances} CT instances (${(report.parameters.ctInstanceBytes / 1e6).toFixed(2)} MB each): instances/s</text>`,
+    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">bar = median of ${plural(report.parameters.rounds, "interleaved round")}, whisker = min–max; ${escapeXml(report.startedAt.slice(0, 10))}, ${report.machine.nproc} cores, Orthanc ${escapeXml(report.versions.orthanc)}</text>`,
+  );
+  for (let v = 0; v <= top + 1e-9; v += step) {
+    const yy = y(v).toFixed(1);
+    parts.push(
+      `<line x1="${left}" y1="${yy}" x2="${width - right}" y2="${yy}" stroke="#e3e3e3"/>`,
+      `<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" fill="#444">${Number(v.toFixed(6))}</text>`,
+    );
+  }
+  parts.push(
+    `<line x1="${left}" y1="${plotBottom}" x2="${width - right}" y2="${plotBottom}" stroke="#333"/>`,
+    `<text x="16" y="${(plotTop + plotBottom) / 2}" transform="rotate(-90 16 ${(plotTop + plotBottom) / 2})" text-anchor="middle" fill="#333">instances/s</text>`,
+  );
+
+  configs.forEach((config, g) => {
+    const groupLeft = left + g * groupWidth;
+    const barsLeft = groupLeft + (groupWidth - barWidth * series.length) / 2;
+    series.forEach((s, i) => {
+      const summary = get(config, s.workload);
+      if (summary === null) return;
+      const x = barsLeft + i * barWidth;
+      const cx = x + barWidth / 2;
+      parts.push(
+        `<rect x="${(x + 1).toFixed(1)}" y="${y(summary.median).toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${(plotBottom - y(summary.median)).toFixed(1)}" fill="${s.color}"><title>${escapeXml(`${config}, ${s.label}: median ${fmt(summary.median)} inst/s (min ${fmt(summary.min)}, max ${fmt(summary.max)})`)}</title></rect>`,
+        `<line x1="${cx.toFixed(1)}" y1="${y(summary.min).toFixed(1)}" x2="${cx.toFixed(1)}" y2="${y(summary.max).toFixed(1)}" stroke="#222"/>`,
+        `<line x1="${(cx - 5).toFixed(1)}" y1="${y(summary.min).toFixed(1)}" x2="${(cx + 5).toFixed(1)}" y2="${y(summary.min).toFixed(1)}" stroke="#222"/>`,
+        `<line x1="${(cx - 5).toFixed(1)}" y1="${y(summary.max).toFixed(1)}" x2="${(cx + 5).toFixed(1)}" y2="${y(summary.max).toFixed(1)}" stroke="#222"/>`,
+        `<text x="${cx.toFixed(1)}" y="${(y(summary.max) - 5).toFixed(1)}" text-anchor="middle" font-size="10" fill="#222">${Math.round(summary.median)}</text>`,
+      );
+    });
+    parts.push(
+      `<text x="${(groupLeft + groupWidth / 2).toFixed(1)}" y="${plotBottom + 18}" text-anchor="middle" fill="#222">${escapeXml(config)}</text>`,
+    );
+  });
+
+  const legendY = height - 24;
+  let legendX = width / 2 - (series.length * 110) / 2;
+  for (const s of series) {
+    parts.push(
+      `<rect x="${legendX}" y="${legendY - 10}" width="12" height="12" fill="${s.color}"/>`,
+      `<text x="${legendX + 18}" y="${legendY}" fill="#222">${escapeXml(s.label)}</text>`,
+    );
+    legendX += 110;
+  }
+  parts.push("</svg>");
+  return `${parts.join("\n")}\n`;
+}
+
+// ---------------------------------------------------------------------------------------
+// The document
+// ---------------------------------------------------------------------------------------
+
+function targetsSection(ingest: IngestReport | undefined, crypto: CryptoReport | undefined): string {
+  const fromIngest = ingest?.targets ?? [];
+  const fromCrypto = crypto?.targets ?? [];
+  const list: Target[] = [];
+  for (const target of fromIngest) {
+    if (target.id === "T4" && fromCrypto.length > 0) list.push(...fromCrypto);
+    else list.push(target);
+  }
+  if (fromIngest.length === 0) list.push(...fromCrypto);
+  const rows = list.map((t) => {
+    const measured =
+      t.measured ?? (t.ratio === null ? "not measured in this run" : `ratio ${t.ratio.toFixed(3)}`);
+    return [
+      t.id,
+      t.description,
+      `${measured}${perRound(t.perRound)}`,
+      thresholdText(t),
+      `**${statusOf(t)}**`,
+    ];
+  });
+  return table(["Target", "What", "Measured", "Threshold", "Status"], rows, 5);
+}
+
+function workloadTables(report: IngestReport): string {
+  const out: string[] = [];
+  for (const workload of report.workloads) {
+    const rows = report.configurations
+      .map((config) => report.results.find((r) => r.config === config.name && r.workload === workload.id))
+      .filter((r): r is Aggregate => r !== undefined)
+      .map((r) => {
+        const ops = r.storeOperationsPerInstance;
+        const opsText =
+          ops === null
+            ? "–"
+            : `${fmt(r.metrics.storeRequestsPerInstance?.median, 2)} (${Object.entries(ops)
+                .filter(([, n]) => n > 0)
+                .map(([op, n]) => `${op} ${fmt(n, 2)}`)
+                .join(", ")})`;
+        return [
+          r.config,
+          range(r.metrics.instancesPerSecond),
+          times(r.ratioVsFilesystem.instancesPerSecond),
+          range(r.metrics.mbPerSecond),
+          range(r.metrics.p50Ms),
+          range(r.metrics.p99Ms),
+          opsText,
+          r.metrics.keyVaultCalls === null ? "–" : range(r.metrics.keyVaultCalls, 0),
+        ];
+      });
+    out.push(
+      `### ${workload.id}: ${workload.description}`,
+      "",
+      table(
+        [
+          "Configuration",
+          "inst/s",
+          "× filesystem",
+          "MB/s",
+          "p50 ms",
+          "p99 ms",
+          "store ops / instance",
+          "Key Vault calls",
+        ],
+        rows,
+      ),
+      "",
+    );
+  }
+  return out.join("\n");
+}
+
+/** Facts of this run that the tables do not show directly. */
+function notes(report: IngestReport): string {
+  const out: string[] = [];
+  const storescuBase = report.results.find((r) => r.config === "filesystem" && r.workload === "storescu-1");
+  const ingestBase = report.results.find((r) => r.config === "filesystem" && r.workload === "ingest-1");
+  const a = storescuBase?.metrics.instancesPerSecond?.median;
+  const b = ingestBase?.metrics.instancesPerSecond?.median;
+  if (a !== undefined && b !== undefined) {
+    out.push(
+      `- storescu sends one file at a time and waits for each C-STORE response: the filesystem baseline reached ${fmt(a)} inst/s this way, against ${fmt(b)} inst/s for one REST client, so this workload measures the DICOM exchange more than the storage.`,
+    );
+  }
+  const startup = report.configRuns.filter((r) => r.keyVaultCallsStartup !== null);
+  for (const config of [...new Set(startup.map((r) => r.config))]) {
+    const calls = startup.filter((r) => r.config === config).map((r) => r.keyVaultCallsStartup ?? 0);
+    out.push(
+      `- ${config}: ${[...new Set(calls)].join(" or ")} Key Vault + Entra calls per Orthanc between its start and the end of the warm-up (token, key, self-test, and unwraps for the warm-up reads when the pool is small); not counted in the tables.`,
+    );
+  }
+  return out.join("\n");
+}
+
+function comparisonsTable(report: IngestReport): string {
+  const ids = report.workloads.map((w) => w.id);
+  const rows = report.comparisons.map((c) => [
+    c.name,
+    ...ids.map((id) => times(c.workloads[id]?.ratio ?? null)),
+  ]);
+  return table(["inst/s, ratio of medians", ...ids], rows);
+}
+
+function document(ingest: IngestReport | undefined, crypto: CryptoReport | undefined): string {
+  const lines: string[] = ["# Benchmarks", ""];
+  if (ingest !== undefined) {
+    const p = ingest.parameters;
+    const m = ingest.machine;
+    const v = ingest.versions;
+    const minutes = (ingest.durationSeconds / 60).toFixed(1);
+    lines.push(
+      `Measured ${ingest.startedAt.replace("T", " ").slice(0, 16)} UTC, ${minutes} min run, by \`bench/ingest.ts\`${crypto === undefined ? "" : " and `bench/crypto.ts`"} (see [bench/README.md](bench/README.md)).`,
+      "",
+      "## Setup",
+      "",
+      `- **Machine**: ${m.nproc} CPUs (\`nproc\`), ${m.cpuModel}, ${m.memTotalMiB === null ? "?" : (m.memTotalMiB / 1024).toFixed(1)} GiB RAM; shared and noisy (load average ${m.loadAverageBefore.map((x) => x.toFixed(2)).join(" / ")} before, ${m.loadAverageAfter.map((x) => x.toFixed(2)).join(" / ")} after). Orthanc, Azurite, the Key Vault emulator and the load generator all run on it.`,
+      `- **Versions**: Orthanc ${v.orthanc} (Debian), plugin ${v.plugin}${v.source === undefined ? "" : ` (built from commit ${v.source.commit.slice(0, 12)}${v.source.dirty === true ? " with uncommitted changes in src/ or native/" : ""})`} with embedded Node ${v.embeddedNode}, benchmark client on Node ${v.hostNode}; ${Object.entries(
+        v.packages,
+      )
+        .map(([name, version]) => `${name} ${version}`)
+        .join(", ")}.`,
+      `- **Command**: \`${ingest.command}\``,
+      `- **Corpus**: CT series generated by \`test/support/dicom.ts\` (512×512, 16-bit, ${(p.ctInstanceBytes / 1e6).toFixed(3)} MB per instance); ${p.instances} instances per workload, a distinct series for each ingest workload, so every upload is a real store. ${p.warmupInstances} warm-up instances (uploaded and read, not measured) per Orthanc.`,
+      `- **Method**: ${plural(p.rounds, "round")}; in each round every configuration runs once, in a fresh Orthanc (\`MaximumStorageCacheSize: 0\`, and a fresh Azurite where it uses one), in a rotating order (${ingest.order.map((o, i) => `round ${i + 1}: ${o.join(" → ")}`).join("; ")}). Within one Orthanc: ingest-1, ingest-4, ingest-16, then /file, /tags and DELETE on the ingest-4 series, then storescu. Clients each send their contiguous share of the corpus, one request at a time, through ${p.httpClient === "fetch" ? "Node's fetch" : "node:http with a keep-alive agent"}.`,
+      `- **Counters**: store ops / instance are deltas of the plugin's \`GET /azure-blob-storage/status\` operation counters (storage-area calls; each is one HTTP request to Blob Storage at these sizes, below SingleUploadThresholdMB); Key Vault calls are every request the Key Vault + Entra emulator served during the workload (warm-up excluded). Peak RSS is Orthanc's VmHWM at the end of each configuration run.`,
+      "",
+      "Configurations:",
+      "",
+      ...ingest.configurations.map((c) => `- \`${c.name}\`: ${c.description}`),
+      "",
+      "## Targets",
+      "",
+      targetsSection(ingest, crypto),
+      "",
+      `Ratios are of medians over the rounds of this run; the per-round ratios pair the two configurations of the same round.${crypto === undefined ? "" : " The T4 rows come from `build/bench/crypto.json`, a separate run of `bench/crypto.ts` (see below)."}`,
+      "",
+      "## REST ingest throughput",
+      "",
+      `![REST ingest instances/s per configuration, 1/4/16 clients, median with min–max whiskers](${SVG_LINK})`,
+      "",
+      "## Results per workload",
+      "",
+      `Each cell: median (min–max) over ${plural(p.rounds, "round")}. "× filesystem" is this configuration's median inst/s over the filesystem median of the same run. MB/s counts DICOM bytes moved (not given for /tags and DELETE). Latency is per request, per client; storescu has one association, so no per-request latency.`,
+      "",
+      notes(ingest),
+      "",
+      workloadTables(ingest),
+      "## Pairwise ratios",
+      "",
+      comparisonsTable(ingest),
+      "",
+      "## Orthanc peak RSS (VmHWM)",
+      "",
+      table(
+        ["Configuration", "MiB, median (min–max)"],
+        ingest.rss.map((r) => [r.config, range(r.peakRssMiB)]),
+      ),
+      "",
+    );
+    const mf = ingest.multiFrame;
+    if (mf !== null) {
+      lines.push(
+        "## T6: /tags on a large multi-frame object",
+        "",
+        mf.error !== undefined
+          ? `Failed: ${mf.error.split("\n")[0]}`
+          : `One ${mf.frames}-frame 512×512 16-bit object (${(mf.objectBytes / 1e6).toFixed(1)} MB), azurite-plain, once: uploaded in ${mf.uploadSeconds.toFixed(1)} s; \`GET /instances/{id}/tags\` took ${mf.tagsMs.toFixed(0)} ms and read ${mf.readRangeBytes} bytes in ${mf.readRangeCalls} range read(s) and ${mf.readWholeBytes} bytes in ${mf.readWholeCalls} whole read(s): ${(((mf.readRangeBytes + mf.readWholeBytes) / mf.objectBytes) * 100).toFixed(4)} % of the object.`,
+        "",
+      );
+    }
+    const failures = ingest.configRuns.filter((r) => r.error !== undefined);
+    if (failures.length > 0) {
+      lines.push(
+        "## Failed configuration runs",
+        "",
+        ...failures.map((f) => `- round ${f.round + 1}, ${f.config}: ${(f.error ?? "").split("\n")[0]}`),
+        "",
+      );
+    }
+  }
+  if (crypto !== undefined) {
+    lines.push(
+      "## Crypto (bench/crypto.ts)",
+      "",
+      crypto.command === undefined ? "" : `Command: \`${crypto.command}\``,
+      "",
+      table(
+        ["Measurement", "MB/s"],
+        crypto.results.map((r) => [
+          r.name,
+          typeof r.mbPerSecond === "number" ? fmt(r.mbPerSecond) : range(r.mbPerSecond),
+        ]),
+      ),
+      "",
+    );
+  }
+  lines.push(
+    "## How to read this",
+    "",
+    "This runs on a small shared machine whose other tenants come and go, and the load generator, Orthanc, Azurite and the Key Vault emulator all compete for its cores. Absolute numbers therefore move from run to run and say little about a production deployment against real Azure (where a network round trip, not Azurite's CPU, dominates). What is meaningful is the comparison inside one run: every configuration ran in each round, interleaved, so noise hit all of them alike, and the ratios to the filesystem baseline (or between two plugin configurations) measured in the same run are what the targets use. Look at the min–max ranges before reading anything into a difference of a few percent; a ratio whose per-round values straddle the threshold is within the noise.",
+    "",
+  );
+  return lines.join("\n");
+}
+
+function main(): void {
+  const ingest = readJson<IngestReport>(INGEST_FILE);
+  const crypto = readJson<CryptoReport>(CRYPTO_FILE);
+  if (ingest === undefined && crypto === undefined) {
+    throw new Error(
+      `neither ${INGEST_FILE} nor ${CRYPTO_FILE} exists: run node build/bench/ingest.cjs first`,
+    );
+  }
+  writeFileSync(OUTPUT, document(ingest, crypto).replace(/\n{3,}/g, "\n\n"));
+  process.stderr.write(`wrote ${OUTPUT}\n`);
+  if (ingest !== undefined) {
+    mkdirSync(SVG_DIR, { recursive: true });
+    writeFileSync(SVG_FILE, throughputSvg(ingest));
+    process.stderr.write(`wrote ${SVG_FILE}\n`);
+  }
+}
+
+main();
