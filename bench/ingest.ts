@@ -552,7 +552,7 @@ async function runConfiguration(
 // T6: /tags of a large multi-frame object reads a small range only
 // ---------------------------------------------------------------------------------------
 
-interface MultiFrameResult {
+export interface MultiFrameResult {
   frames: number;
   objectBytes: number;
   uploadSeconds: number;

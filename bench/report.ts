@@ -8,6 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { MultiFrameResult } from "./ingest.ts";
 
 const ROOT = process.cwd();
 const INGEST_FILE = join(ROOT, "build", "bench", "ingest.json");
@@ -98,17 +99,7 @@ interface IngestReport {
     name: string;
     workloads: Record<string, { ratio: number | null; perRound: number[] }>;
   }>;
-  multiFrame: {
-    frames: number;
-    objectBytes: number;
-    uploadSeconds: number;
-    tagsMs: number;
-    readRangeCalls: number;
-    readRangeBytes: number;
-    readWholeCalls: number;
-    readWholeBytes: number;
-    error?: string;
-  } | null;
+  multiFrame: MultiFrameResult | null;
   targets: Target[];
 }
 
