@@ -730,7 +730,7 @@ function compare(
   return { ratio: ratio(a, b), perRound };
 }
 
-interface Target {
+export interface Target {
   id: string;
   description: string;
   ratio: number | null;
