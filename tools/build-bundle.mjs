@@ -1,5 +1,6 @@
 // Bundles the TypeScript that runs inside Orthanc (src/bridge/main.ts) into dist/plugin.cjs,
 // and the operator CLI into dist/cli.cjs. Target: the embedded runtime, Node 18, CommonJS.
+import { readFileSync } from "node:fs";
 import { build } from "esbuild";
 
 const common = {
@@ -22,7 +23,22 @@ const common = {
   },
 };
 
-await build({ ...common, entryPoints: ["src/bridge/main.ts"], outfile: "dist/plugin.cjs" });
+// The crypto worker first: plugin.cjs carries its source, started with `new Worker(source, { eval: true })`
+// because the plugin's code lives inside the .so, not in files.
+await build({
+  ...common,
+  banner: {},
+  define: {},
+  entryPoints: ["src/crypto/crypto-worker.ts"],
+  outfile: "dist/crypto-worker.cjs",
+});
+const cryptoWorkerSource = readFileSync("dist/crypto-worker.cjs", "utf8");
+await build({
+  ...common,
+  define: { ...common.define, __OABS_CRYPTO_WORKER_SOURCE__: JSON.stringify(cryptoWorkerSource) },
+  entryPoints: ["src/bridge/main.ts"],
+  outfile: "dist/plugin.cjs",
+});
 await build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.cjs" });
 // The local Key Vault + Entra emulator, for scripts/run.sh (development only; never deployed).
 await build({

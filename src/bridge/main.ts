@@ -5,6 +5,8 @@
  * the shim, which makes Orthanc refuse to start with that message.
  */
 import { describeConfiguration, parsePluginConfiguration } from "../config/parse.ts";
+import { CryptoWorkerPool } from "../crypto/crypto-worker-pool.ts";
+import { type EnvelopeEngine, InlineEnvelopeEngine } from "../crypto/envelope-engine.ts";
 import { CachingKeyProvider } from "../crypto/key-cache.ts";
 import { createKeyWrapper, selfTestKeyWrapper } from "../crypto/key-wrapper-factory.ts";
 import { describeError } from "../errors.ts";
@@ -21,6 +23,9 @@ import { loadNativeBinding } from "./native-binding.ts";
 import { OperationStats } from "./operation-stats.ts";
 import { createRestRoutes } from "./rest-routes.ts";
 import { hardenProcess } from "./sandbox.ts";
+
+/** dist/crypto-worker.cjs, inlined by tools/build-bundle.mjs (absent in unbundled runs). */
+declare const __OABS_CRYPTO_WORKER_SOURCE__: string | undefined;
 
 const LEVELS: Readonly<Record<LogLevel, 0 | 1 | 2>> = { error: 0, warning: 1, info: 2 };
 
@@ -87,10 +92,12 @@ async function start(): Promise<void> {
     );
     log.info(`key-encryption key: ${wrapper.description}`);
   }
+  const engine = await createEnvelopeEngine(keys !== undefined ? config.runtime.cryptoThreads : 0);
   const codec = new AttachmentCodec({
     encryptWrites: config.encryption.enabled,
     allowUnencryptedReads: config.encryption.allowUnencryptedReads,
     keys,
+    engine,
   });
 
   const service = new StorageService(store, {
@@ -115,6 +122,7 @@ async function start(): Promise<void> {
       blobNamePrefix: config.storage.blobNamePrefix,
       encryption: config.encryption.enabled,
       keys: keys?.stats,
+      crypto: engine.stats,
       runtime: { node: process.version, ...native.runtimeInfo() },
       operations: stats.snapshot(),
     }),
@@ -125,6 +133,19 @@ async function start(): Promise<void> {
     watchdogTimeoutMs: config.runtime.watchdogTimeoutMs,
   });
   log.info(`ready: ${store.description}, container "${config.storage.containerName}"`);
+}
+
+/** Crypto worker threads when a key is configured and CryptoThreads > 0, else inline. */
+async function createEnvelopeEngine(threads: number): Promise<EnvelopeEngine> {
+  const source =
+    typeof __OABS_CRYPTO_WORKER_SOURCE__ === "string" ? __OABS_CRYPTO_WORKER_SOURCE__ : undefined;
+  if (threads === 0 || source === undefined) return new InlineEnvelopeEngine();
+  const pool = new CryptoWorkerPool({ threads, source, logger: createLogger("crypto") });
+  if (await pool.start()) {
+    log.info(`crypto: ${threads} worker thread(s)`);
+    return pool;
+  }
+  return new InlineEnvelopeEngine();
 }
 
 start().catch((error: unknown) => {

@@ -3,6 +3,7 @@
  * Every problem is collected, then reported in one ConfigurationError; secrets (connection
  * strings, SAS tokens, the Key Vault client secret) never appear in a message or a log line.
  */
+import { availableParallelism } from "node:os";
 import {
   CONNECTION_STRING_EXPECTATION,
   checkConnectionString,
@@ -85,6 +86,8 @@ export const CONFIGURATION_KEYS = [
   "UploadBlockSizeMB",
   /** Integer 1-64 [4]. Blocks uploaded in parallel for one blob. */
   "UploadConcurrency",
+  /** Integer 0-64 [the number of CPUs, at most 4]. Worker threads for encryption and decryption; 0 runs them on the JS thread. */
+  "CryptoThreads",
   /** Integer 256-65536 [2048]. V8 heap limit of the embedded runtime, in MiB. */
   "JavaScriptHeapLimitMB",
   /** Number of seconds, 1-3600 [30]. A JS thread silent this long (busy loop) is terminated and restarted. */
@@ -249,6 +252,7 @@ function parseEnabledSection(section: Record<string, unknown>, issues: Issues): 
     );
   }
 
+  const cryptoThreads = integer("CryptoThreads", 0, 64) ?? defaultCryptoThreads();
   const heapLimitMb = integer("JavaScriptHeapLimitMB", 256, 65_536) ?? D.JavaScriptHeapLimitMB;
   const watchdogTimeoutSeconds = number("WatchdogTimeoutSeconds", 1, false, 3600) ?? D.WatchdogTimeoutSeconds;
   const enableTestingEndpoints = boolean("EnableTestingEndpoints") ?? D.EnableTestingEndpoints;
@@ -280,9 +284,14 @@ function parseEnabledSection(section: Record<string, unknown>, issues: Issues): 
       ...(localKey === undefined ? {} : { localKey }),
       ...(keyVault === undefined ? {} : { keyVault }),
     },
-    runtime: { heapLimitMb, watchdogTimeoutMs: secondsToMs(watchdogTimeoutSeconds) },
+    runtime: { heapLimitMb, watchdogTimeoutMs: secondsToMs(watchdogTimeoutSeconds), cryptoThreads },
     testing: { enableTestingEndpoints, inMemoryStore },
   };
+}
+
+/** One crypto worker per core, at most 4: beyond that Blob Storage, not crypto, is the limit. */
+export function defaultCryptoThreads(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
 }
 
 function secondsToMs(seconds: number): number {
@@ -534,6 +543,7 @@ export function describeConfiguration(config: PluginConfig): string {
     `uploadBlockSizeBytes=${requests.uploadBlockSizeBytes}`,
     `uploadConcurrency=${requests.uploadConcurrency}`,
     `encryption=${describeEncryption(encryption)}`,
+    `cryptoThreads=${config.runtime.cryptoThreads}`,
     `heapLimitMb=${config.runtime.heapLimitMb}`,
     `watchdogTimeoutMs=${config.runtime.watchdogTimeoutMs}`,
     `testingEndpoints=${config.testing.enableTestingEndpoints}`,

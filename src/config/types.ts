@@ -106,6 +106,8 @@ export interface PluginConfig {
     readonly heapLimitMb: number;
     /** A JS thread that answers nothing for this long is terminated and restarted by the shim. */
     readonly watchdogTimeoutMs: number;
+    /** Worker threads for envelope crypto; 0 = on the JS thread. */
+    readonly cryptoThreads: number;
   };
   readonly testing: {
     /** Enables /azure-blob-storage/testing/* fault-injection routes. Never in production. */

@@ -6,15 +6,14 @@
 import type { DataKey } from "../crypto/data-key.ts";
 import { zeroize } from "../crypto/data-key.ts";
 import {
-  decryptEnvelope,
   decryptEnvelopeRange,
   detectBlobFormat,
   type EnvelopeContext,
-  encryptEnvelope,
   type ParsedEnvelope,
   parseEnvelope,
   planRange,
 } from "../crypto/envelope.ts";
+import { type EnvelopeEngine, InlineEnvelopeEngine } from "../crypto/envelope-engine.ts";
 import type { WrappedKey } from "../crypto/key-wrapper.ts";
 import { StorageError } from "../errors.ts";
 import { PLUGIN_LIBRARY } from "../version.ts";
@@ -37,6 +36,8 @@ export interface AttachmentCodecOptions {
   allowUnencryptedReads: boolean;
   /** Absent when no key is configured: encrypted blobs then cannot be read. */
   keys?: KeyProvider | undefined;
+  /** Where whole-blob encryption and decryption run (default: inline, on the calling thread). */
+  engine?: EnvelopeEngine | undefined;
 }
 
 export interface EncodedAttachment {
@@ -51,6 +52,7 @@ export class AttachmentCodec {
   readonly #encryptWrites: boolean;
   readonly #allowUnencryptedReads: boolean;
   readonly #keys: KeyProvider | undefined;
+  readonly #engine: EnvelopeEngine;
 
   constructor(options: AttachmentCodecOptions) {
     /* Precondition: encryption needs a key provider. */
@@ -63,6 +65,7 @@ export class AttachmentCodec {
     this.#encryptWrites = options.encryptWrites;
     this.#allowUnencryptedReads = options.allowUnencryptedReads;
     this.#keys = options.keys;
+    this.#engine = options.engine ?? new InlineEnvelopeEngine();
   }
 
   get encrypting(): boolean {
@@ -81,7 +84,7 @@ export class AttachmentCodec {
     }
     const dataKey = await keys.acquireDataKey(options);
     try {
-      const encrypted = await encryptEnvelope(data, dataKey, context, { library: PLUGIN_LIBRARY });
+      const encrypted = await this.#engine.encrypt(data, dataKey, PLUGIN_LIBRARY, context, options);
       return {
         body: encrypted.body,
         metadata: { ...common, plugin_format: ENVELOPE_FORMAT, ...encrypted.metadata },
@@ -104,7 +107,9 @@ export class AttachmentCodec {
         return blob.data;
       }
       const parsed = parseEnvelope(blob.properties.metadata, blob.data.length);
-      return this.#withCek(parsed, options, (cek) => decryptEnvelope(blob.data, parsed, cek, context));
+      return this.#withCek(parsed, options, (cek) =>
+        this.#engine.decrypt(blob.data, blob.properties.metadata, cek, context, options),
+      );
     });
   }
 

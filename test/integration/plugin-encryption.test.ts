@@ -18,10 +18,11 @@ import {
   getBuffer,
   getJson,
   type OrthancInstance,
+  postJson,
   startOrthanc,
   uploadInstance,
 } from "../support/orthanc.ts";
-import { PLUGIN_PATH, pluginSection } from "../support/plugin.ts";
+import { PLUGIN_PATH, pluginSection, waitFor } from "../support/plugin.ts";
 
 const ORTHANC_CORRUPTED_FILE = 20;
 const CONTAINER = "encrypted";
@@ -37,6 +38,8 @@ let kid: string;
 interface StatusBody {
   operations: Record<string, { calls: number; failures: number; bytes: number }>;
   keys?: { wraps: number; unwraps: number };
+  crypto?: { threads: number; offloaded: number; inline: number; restarts: number };
+  runtime: { generation: number };
 }
 
 async function status(): Promise<StatusBody> {
@@ -90,6 +93,8 @@ beforeAll(async () => {
       EncryptionEnabled: true,
       LocalKeyFile: keyFile,
       KeyDecayCount: 5,
+      CryptoThreads: 2,
+      EnableTestingEndpoints: true,
     }),
   });
 });
@@ -133,6 +138,30 @@ describe("encryption on, through Orthanc", () => {
     const after = await status();
     expect((after.operations.readRange?.calls ?? 0) - (before.operations.readRange?.calls ?? 0)).toBe(1);
     expect((after.operations.readWhole?.calls ?? 0) - (before.operations.readWhole?.calls ?? 0)).toBe(0);
+  });
+
+  it("encrypts and decrypts whole blobs on its crypto worker threads, inside Orthanc's process", async () => {
+    const ct = generateCt({ seed: 102 });
+    const before = await status();
+    const { ID } = await uploadInstance(orthanc.url, ct.bytes);
+    expect(Buffer.compare(await getBuffer(`${orthanc.url}/instances/${ID}/file`), ct.bytes)).toBe(0);
+    const after = await status();
+    expect(after.crypto).toMatchObject({ threads: 2, restarts: 0 });
+    expect((after.crypto?.offloaded ?? 0) - (before.crypto?.offloaded ?? 0)).toBe(2);
+  });
+
+  it("starts its crypto workers again when the JS runtime restarts, and reads what it wrote before", async () => {
+    const ct = generateCt({ seed: 103 });
+    const { ID } = await uploadInstance(orthanc.url, ct.bytes);
+    const before = await status();
+    await postJson(`${orthanc.url}/azure-blob-storage/testing/faults`, { fault: "throw" });
+    const after = await waitFor(async () => {
+      const s = await status().catch(() => undefined);
+      return s !== undefined && s.runtime.generation > before.runtime.generation ? s : undefined;
+    }, 60_000);
+    expect(after.crypto).toMatchObject({ threads: 2, offloaded: 0 });
+    expect(Buffer.compare(await getBuffer(`${orthanc.url}/instances/${ID}/file`), ct.bytes)).toBe(0);
+    expect((await status()).crypto?.offloaded).toBe(1);
   });
 
   it("serves /tags of a large object (larger segments) without reading it all", async () => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import {
   CONFIGURATION_KEYS,
@@ -148,7 +149,11 @@ describe("a minimal valid configuration", () => {
           keyPoolTtlMs: 3_600_000,
           allowUnencryptedReads: false,
         },
-        runtime: { heapLimitMb: 2048, watchdogTimeoutMs: 30_000 },
+        runtime: {
+          heapLimitMb: 2048,
+          watchdogTimeoutMs: 30_000,
+          cryptoThreads: Math.max(1, Math.min(4, availableParallelism())),
+        },
         testing: { enableTestingEndpoints: false, inMemoryStore: false },
       },
     } satisfies ParsedConfiguration);
@@ -170,6 +175,7 @@ describe("a minimal valid configuration", () => {
         UploadConcurrency: 64,
         JavaScriptHeapLimitMB: 256,
         WatchdogTimeoutSeconds: 5,
+        CryptoThreads: 0,
         EnableTestingEndpoints: true,
         EncryptionEnabled: false,
         KeyDecayCount: 1,
@@ -212,7 +218,7 @@ describe("a minimal valid configuration", () => {
           maxConcurrentRequests: 8,
         },
       },
-      runtime: { heapLimitMb: 256, watchdogTimeoutMs: 5000 },
+      runtime: { heapLimitMb: 256, watchdogTimeoutMs: 5000, cryptoThreads: 0 },
       testing: { enableTestingEndpoints: true, inMemoryStore: false },
     } satisfies PluginConfig);
   });
@@ -455,6 +461,9 @@ describe("range errors", () => {
     ["UploadConcurrency", 2.5, "an integer from 1 to 64"],
     ["JavaScriptHeapLimitMB", 255, "an integer from 256 to 65536"],
     ["JavaScriptHeapLimitMB", 65537, "an integer from 256 to 65536"],
+    ["CryptoThreads", -1, "an integer from 0 to 64"],
+    ["CryptoThreads", 65, "an integer from 0 to 64"],
+    ["CryptoThreads", 1.5, "an integer from 0 to 64"],
     ["KeyDecayCount", -1, "an integer of 1 or more"],
     ["KeyDecayCount", 2.5, "an integer of 1 or more"],
     ["KeyPoolSize", -1, "an integer of 0 or more"],
@@ -493,6 +502,7 @@ describe("range errors", () => {
         UploadBlockSizeMB: 1,
         UploadConcurrency: 1,
         JavaScriptHeapLimitMB: 65536,
+        CryptoThreads: 64,
       }),
     );
     expect(config.requests).toEqual({
@@ -507,6 +517,7 @@ describe("range errors", () => {
       uploadConcurrency: 1,
     });
     expect(config.runtime.heapLimitMb).toBe(65536);
+    expect(config.runtime.cryptoThreads).toBe(64);
   });
 });
 
@@ -927,7 +938,7 @@ describe("describeConfiguration", () => {
         "retryDelayMs=200..10000, operationTimeoutMs=120000, maxConcurrentRequests=32, " +
         "singleUploadThresholdBytes=33554432, uploadBlockSizeBytes=8388608, uploadConcurrency=4, " +
         "encryption=off(keyDecayCount=1000, keyMaxAgeMs=3600000, keyPoolSize=1000, keyPoolTtlMs=3600000, allowUnencryptedReads=false), " +
-        "heapLimitMb=2048, watchdogTimeoutMs=30000, testingEndpoints=false",
+        `cryptoThreads=${Math.max(1, Math.min(4, availableParallelism()))}, heapLimitMb=2048, watchdogTimeoutMs=30000, testingEndpoints=false`,
     );
   });
 

@@ -1,0 +1,374 @@
+/**
+ * Envelope crypto on worker threads. Node's crypto calls are synchronous, so on the JS thread
+ * a blob's AES and HMAC passes hold up every other storage call, and use one core. The pool
+ * runs them on `threads` workers, one job per worker at a time, FIFO.
+ *
+ * Bytes: the input is copied once into a movable ArrayBuffer (in 4 MiB steps, so the JS thread
+ * is never held for long) and moved to the worker; the result is moved back without a copy.
+ * Keys: the CEK is written into the worker's SharedArrayBuffer slot for the job, and zeroed
+ * when the job settles; it never travels in a message.
+ * Failures: a worker that dies fails its job with StorageError("internal") and is replaced; if
+ * workers cannot start at all, the pool logs why and runs everything inline (same results).
+ */
+import { Worker } from "node:worker_threads";
+import { StorageError } from "../errors.ts";
+import type { Logger } from "../logging/logger.ts";
+import type { OperationOptions } from "../storage/blob-store.ts";
+import type {
+  CryptoJob,
+  CryptoJobResult,
+  CryptoWorkerData,
+  CryptoWorkerMessage,
+} from "./crypto-worker-protocol.ts";
+import type { DataKey } from "./data-key.ts";
+import type { EncryptedBlob, EnvelopeContext } from "./envelope.ts";
+import { type EnvelopeEngine, type EnvelopeEngineStats, InlineEnvelopeEngine } from "./envelope-engine.ts";
+
+export interface CryptoWorkerPoolOptions {
+  /** Worker threads, 1-64. */
+  threads: number;
+  /** The bundled worker (dist/crypto-worker.cjs), run with `eval`. */
+  source: string;
+  /** Inputs below this many bytes run inline: moving them costs more than it saves. */
+  minOffloadBytes?: number;
+  /** Startup deadline of a worker. */
+  startTimeoutMs?: number;
+  logger?: Logger;
+}
+
+const DEFAULT_MIN_OFFLOAD_BYTES = 64 * 1024;
+const COPY_STEP = 4 * 1024 * 1024;
+/** A worker that dies this many times in a row without finishing a job is not started again. */
+const MAX_CONSECUTIVE_FAILURES = 3;
+const CEK_LENGTH = 32;
+
+interface PendingJob {
+  readonly message: CryptoJob;
+  readonly cek: Buffer;
+  readonly signal: AbortSignal | undefined;
+  settled: boolean;
+  resolve(result: Extract<CryptoJobResult, { ok: true }>): void;
+  reject(error: unknown): void;
+  detach(): void;
+}
+
+interface Slot {
+  readonly index: number;
+  readonly keySlot: SharedArrayBuffer;
+  readonly key: Buffer;
+  worker: Worker | undefined;
+  online: boolean;
+  job: PendingJob | undefined;
+  consecutiveFailures: number;
+}
+
+export class CryptoWorkerPool implements EnvelopeEngine {
+  readonly #options: Required<Omit<CryptoWorkerPoolOptions, "logger">>;
+  readonly #logger: Logger | undefined;
+  readonly #inline = new InlineEnvelopeEngine();
+  readonly #slots: Slot[] = [];
+  readonly #queue: PendingJob[] = [];
+  #nextId = 1;
+  #offloaded = 0;
+  #restarts = 0;
+  #closed = false;
+  /** Until start() succeeds, a dead worker fails the start instead of being restarted. */
+  #started = false;
+
+  constructor(options: CryptoWorkerPoolOptions) {
+    /* Precondition: a sane number of threads. */
+    if (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > 64) {
+      throw new StorageError(
+        "invalid-argument",
+        `Expected an integer between 1 and 64 for the crypto worker threads but received ${String(options.threads)}`,
+      );
+    }
+    this.#options = {
+      threads: options.threads,
+      source: options.source,
+      minOffloadBytes: options.minOffloadBytes ?? DEFAULT_MIN_OFFLOAD_BYTES,
+      startTimeoutMs: options.startTimeoutMs ?? 30_000,
+    };
+    this.#logger = options.logger;
+  }
+
+  /**
+   * Starts every worker and waits until they run. Resolves false (and logs why) when they
+   * cannot start here; the pool then runs everything inline.
+   */
+  async start(): Promise<boolean> {
+    for (let index = 0; index < this.#options.threads; index++) {
+      const keySlot = new SharedArrayBuffer(CEK_LENGTH);
+      this.#slots.push({
+        index,
+        keySlot,
+        key: Buffer.from(keySlot),
+        worker: undefined,
+        online: false,
+        job: undefined,
+        consecutiveFailures: 0,
+      });
+    }
+    try {
+      await Promise.all(this.#slots.map((slot) => this.#spawn(slot)));
+      this.#started = true;
+      return true;
+    } catch (error) {
+      this.#logger?.warning(
+        `crypto worker threads could not start (${error instanceof Error ? error.message : String(error)}); ` +
+          "encryption runs on the JavaScript thread instead",
+      );
+      await this.#terminateAll();
+      return false;
+    }
+  }
+
+  get stats(): EnvelopeEngineStats & { restarts: number; queued: number } {
+    return {
+      threads: this.#slots.filter((slot) => slot.worker !== undefined).length,
+      offloaded: this.#offloaded,
+      inline: this.#inline.stats.inline,
+      restarts: this.#restarts,
+      queued: this.#queue.length,
+    };
+  }
+
+  async encrypt(
+    plaintext: Buffer,
+    dataKey: DataKey,
+    library: string,
+    context: EnvelopeContext,
+    options: OperationOptions = {},
+  ): Promise<EncryptedBlob> {
+    if (!this.#offloads(plaintext.length)) return this.#inline.encrypt(plaintext, dataKey, library, context);
+    const { keyId, algorithm, encryptedKey } = dataKey.wrapped;
+    const data = await movableCopy(plaintext);
+    const result = await this.#submit(
+      {
+        id: this.#nextId++,
+        op: "encrypt",
+        data,
+        length: plaintext.length,
+        context: { uuid: context.uuid, contentType: context.contentType },
+        wrapped: { keyId, algorithm, encryptedKey: new Uint8Array(encryptedKey) },
+        library,
+      },
+      dataKey.cek,
+      options.abortSignal,
+    );
+    if (result.metadata === undefined)
+      throw new StorageError("internal", "the crypto worker returned no metadata");
+    return { body: Buffer.from(result.data, result.offset, result.length), metadata: result.metadata };
+  }
+
+  async decrypt(
+    body: Buffer,
+    metadata: Readonly<Record<string, string>>,
+    cek: Buffer,
+    context: EnvelopeContext,
+    options: OperationOptions = {},
+  ): Promise<Buffer> {
+    if (!this.#offloads(body.length)) return this.#inline.decrypt(body, metadata, cek, context);
+    const data = await movableCopy(body);
+    const result = await this.#submit(
+      {
+        id: this.#nextId++,
+        op: "decrypt",
+        data,
+        length: body.length,
+        context: { uuid: context.uuid, contentType: context.contentType },
+        metadata: { ...metadata },
+      },
+      cek,
+      options.abortSignal,
+    );
+    return Buffer.from(result.data, result.offset, result.length);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const job of this.#queue.splice(0)) {
+      settle(job, () => job.reject(new StorageError("unavailable", "the crypto worker pool is closed")));
+    }
+    await this.#terminateAll();
+  }
+
+  #offloads(length: number): boolean {
+    return (
+      !this.#closed && length >= this.#options.minOffloadBytes && this.#slots.some((slot) => slot.worker)
+    );
+  }
+
+  #submit(
+    message: CryptoJob,
+    cek: Buffer,
+    signal: AbortSignal | undefined,
+  ): Promise<Extract<CryptoJobResult, { ok: true }>> {
+    /* Precondition: a 32-byte CEK, the size of the key slot. */
+    if (cek.length !== CEK_LENGTH) {
+      return Promise.reject(
+        new StorageError("invalid-argument", "Expected a 32-byte content-encryption key"),
+      );
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        const queued = this.#queue.indexOf(job);
+        if (queued >= 0) this.#queue.splice(queued, 1);
+        // A running job finishes on its worker; its late result is dropped.
+        settle(job, () => reject(signal?.reason));
+      };
+      const job: PendingJob = {
+        message,
+        cek,
+        signal,
+        settled: false,
+        resolve,
+        reject,
+        detach: () => signal?.removeEventListener("abort", onAbort),
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#queue.push(job);
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    for (const slot of this.#slots) {
+      if (this.#queue.length === 0) return;
+      if (slot.worker === undefined || !slot.online || slot.job !== undefined) continue;
+      const job = this.#queue.shift();
+      if (job === undefined || job.settled) continue;
+      slot.key.set(job.cek);
+      slot.job = job;
+      this.#offloaded++;
+      slot.worker.postMessage(job.message, [job.message.data]);
+    }
+    // Every worker died for good while jobs waited: run them inline rather than strand them.
+    if (this.#queue.length > 0 && !this.#slots.some((slot) => slot.worker !== undefined)) {
+      for (const job of this.#queue.splice(0)) {
+        settle(job, () => job.reject(new StorageError("unavailable", "no crypto worker is running")));
+      }
+    }
+  }
+
+  #spawn(slot: Slot): Promise<void> {
+    const workerData: CryptoWorkerData = { keySlot: slot.keySlot };
+    const worker = new Worker(this.#options.source, {
+      eval: true,
+      workerData,
+      stdout: false,
+      stderr: false,
+      resourceLimits: { maxOldGenerationSizeMb: 128 },
+    });
+    slot.worker = worker;
+    slot.online = false;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`a worker did not start within ${this.#options.startTimeoutMs} ms`));
+        void worker.terminate();
+      }, this.#options.startTimeoutMs);
+      // Ready when the worker's script has run to its end, not merely when the thread exists.
+      worker.on("message", (message: CryptoWorkerMessage) => {
+        if ("ready" in message) {
+          clearTimeout(timer);
+          slot.online = true;
+          resolve();
+          this.#pump();
+          return;
+        }
+        this.#finish(slot, message);
+      });
+      worker.on("error", (error: Error) => {
+        clearTimeout(timer);
+        reject(error);
+        this.#logger?.error(`crypto worker ${slot.index} failed: ${error.message}`);
+      });
+      worker.once("exit", (code: number) => {
+        clearTimeout(timer);
+        reject(new Error(`a worker exited with code ${code} while starting`));
+        this.#exited(slot, worker, code);
+      });
+    });
+  }
+
+  #finish(slot: Slot, result: CryptoJobResult): void {
+    const job = slot.job;
+    slot.job = undefined;
+    slot.key.fill(0);
+    slot.consecutiveFailures = 0;
+    if (job !== undefined && job.message.id === result.id) {
+      settle(job, () => {
+        if (result.ok) job.resolve(result);
+        else job.reject(new StorageError(result.code, result.message));
+      });
+    }
+    this.#pump();
+  }
+
+  #exited(slot: Slot, worker: Worker, code: number): void {
+    if (slot.worker !== worker) return;
+    const wasOnline = slot.online;
+    slot.worker = undefined;
+    slot.online = false;
+    slot.key.fill(0);
+    const job = slot.job;
+    slot.job = undefined;
+    if (job !== undefined || !wasOnline) slot.consecutiveFailures++;
+    if (job !== undefined) {
+      settle(job, () =>
+        job.reject(
+          new StorageError(
+            "internal",
+            `the crypto worker stopped (exit code ${code}) during ${job.message.op}`,
+          ),
+        ),
+      );
+    }
+    if (this.#closed || !this.#started) return;
+    if (slot.consecutiveFailures >= MAX_CONSECUTIVE_FAILURES) {
+      this.#logger?.error(
+        `crypto worker ${slot.index} failed ${slot.consecutiveFailures} jobs in a row; it is not restarted`,
+      );
+      this.#pump();
+      return;
+    }
+    this.#restarts++;
+    this.#logger?.warning(`crypto worker ${slot.index} exited with code ${code}; restarting it`);
+    this.#spawn(slot).catch(() => {
+      // Logged by the error/exit handlers; the slot stays empty until its next exit handling.
+    });
+  }
+
+  async #terminateAll(): Promise<void> {
+    const workers = this.#slots.flatMap((slot) => (slot.worker ? [slot.worker] : []));
+    for (const slot of this.#slots) {
+      slot.worker = undefined;
+      slot.online = false;
+      slot.key.fill(0);
+      const job = slot.job;
+      slot.job = undefined;
+      if (job)
+        settle(job, () => job.reject(new StorageError("unavailable", "the crypto worker pool is closed")));
+    }
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
+
+function settle(job: PendingJob, action: () => void): void {
+  if (job.settled) return;
+  job.settled = true;
+  job.detach();
+  action();
+}
+
+/** A copy of `view` in an ArrayBuffer of its own (movable), made in steps of COPY_STEP bytes. */
+async function movableCopy(view: Uint8Array): Promise<ArrayBuffer> {
+  const copy = new ArrayBuffer(view.length);
+  const target = new Uint8Array(copy);
+  for (let position = 0; position < view.length; position += COPY_STEP) {
+    if (position > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    target.set(view.subarray(position, Math.min(position + COPY_STEP, view.length)), position);
+  }
+  return copy;
+}

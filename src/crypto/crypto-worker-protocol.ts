@@ -1,0 +1,74 @@
+/**
+ * Messages between CryptoWorkerPool (JS thread) and crypto-worker.ts (a worker thread).
+ * Bulk bytes travel as transferred ArrayBuffers (moved, not copied). The CEK never travels in
+ * a message: it is written into the worker's own 32-byte SharedArrayBuffer slot for the one job
+ * the worker runs at a time, and zeroed by the pool when the job settles.
+ */
+import type { StorageErrorCode } from "../errors.ts";
+import type { WrapAlgorithm } from "./key-wrapper.ts";
+
+export interface CryptoWorkerData {
+  /** 32 bytes, shared with the pool: the CEK of the job in progress, zeroed between jobs. */
+  readonly keySlot: SharedArrayBuffer;
+}
+
+interface JobBase {
+  readonly id: number;
+  /** Moved to the worker; `length` bytes from offset 0. */
+  readonly data: ArrayBuffer;
+  readonly length: number;
+  readonly context: { readonly uuid: string; readonly contentType: number };
+}
+
+export interface EncryptJob extends JobBase {
+  readonly op: "encrypt";
+  readonly wrapped: {
+    readonly keyId: string;
+    readonly algorithm: WrapAlgorithm;
+    readonly encryptedKey: Uint8Array;
+  };
+  readonly library: string;
+}
+
+export interface DecryptJob extends JobBase {
+  readonly op: "decrypt";
+  /** The blob's metadata as stored; the worker parses and verifies it again. */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export type CryptoJob = EncryptJob | DecryptJob;
+
+export type CryptoJobResult =
+  | {
+      readonly id: number;
+      readonly ok: true;
+      /** Moved back to the pool; the result is `length` bytes from `offset`. */
+      readonly data: ArrayBuffer;
+      readonly offset: number;
+      readonly length: number;
+      /** encrypt only: the `encryptiondata` and `oabsintegrity` entries. */
+      readonly metadata?: Record<string, string>;
+    }
+  | { readonly id: number; readonly ok: false; readonly code: StorageErrorCode; readonly message: string };
+
+/** What a worker posts: once `{ ready: true }` when its script has loaded, then job results. */
+export type CryptoWorkerMessage = { readonly ready: true } | CryptoJobResult;
+
+/** Buffers below this size come from Node's shared pool, which must never be moved. */
+const POOLED_BELOW = 4096;
+
+/**
+ * An ArrayBuffer holding `view`'s bytes that may be moved to another thread: the view's own
+ * buffer when the view covers (nearly) all of it, else a copy.
+ */
+export function movableBytes(view: Uint8Array): { data: ArrayBuffer; offset: number } {
+  const buffer = view.buffer;
+  if (
+    buffer instanceof ArrayBuffer &&
+    view.byteLength >= POOLED_BELOW &&
+    buffer.byteLength - view.byteLength <= 64
+  ) {
+    return { data: buffer, offset: view.byteOffset };
+  }
+  return { data: view.slice().buffer, offset: 0 };
+}

@@ -1,0 +1,61 @@
+/**
+ * Entry point of a crypto worker thread (bundled on its own into dist/crypto-worker.cjs and
+ * started by CryptoWorkerPool). Runs one job at a time: the same envelope functions as the
+ * inline engine, on bytes moved in from the pool, with the CEK read from the shared key slot.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { isStorageError } from "../errors.ts";
+import type {
+  CryptoJob,
+  CryptoJobResult,
+  CryptoWorkerData,
+  CryptoWorkerMessage,
+} from "./crypto-worker-protocol.ts";
+import { movableBytes } from "./crypto-worker-protocol.ts";
+import { decryptEnvelope, encryptEnvelope, parseEnvelope } from "./envelope.ts";
+
+const port = parentPort;
+if (port === null) throw new Error("crypto-worker.ts runs as a worker thread only");
+const { keySlot } = workerData as CryptoWorkerData;
+/** A view of the shared slot, not a copy: nothing to zero here. */
+const cek = Buffer.from(keySlot);
+
+async function run(job: CryptoJob): Promise<CryptoJobResult> {
+  const input = Buffer.from(job.data, 0, job.length);
+  if (job.op === "encrypt") {
+    const wrapped = { ...job.wrapped, encryptedKey: Buffer.from(job.wrapped.encryptedKey) };
+    const encrypted = await encryptEnvelope(input, { cek, wrapped }, job.context, { library: job.library });
+    const { data, offset } = movableBytes(encrypted.body);
+    return {
+      id: job.id,
+      ok: true,
+      data,
+      offset,
+      length: encrypted.body.length,
+      metadata: encrypted.metadata,
+    };
+  }
+  const parsed = parseEnvelope(job.metadata, input.length);
+  const plaintext = await decryptEnvelope(input, parsed, cek, job.context);
+  const { data, offset } = movableBytes(plaintext);
+  return { id: job.id, ok: true, data, offset, length: plaintext.length };
+}
+
+port.on("message", (job: CryptoJob) => {
+  run(job).then(
+    (result) => port.postMessage(result, result.ok ? [result.data] : []),
+    (error: unknown) => {
+      const failure: CryptoJobResult = isStorageError(error)
+        ? { id: job.id, ok: false, code: error.code, message: error.message }
+        : {
+            id: job.id,
+            ok: false,
+            code: "internal",
+            message: error instanceof Error ? error.message : String(error),
+          };
+      port.postMessage(failure);
+    },
+  );
+});
+
+port.postMessage({ ready: true } satisfies CryptoWorkerMessage);

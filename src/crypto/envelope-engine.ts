@@ -1,0 +1,71 @@
+/**
+ * Where envelope encryption runs. The codec only sees this interface: the inline engine runs
+ * on the calling (JS) thread; CryptoWorkerPool runs the same functions on worker threads, so
+ * that crypto uses every core and the JS thread stays free for I/O.
+ */
+import type { OperationOptions } from "../storage/blob-store.ts";
+import type { DataKey } from "./data-key.ts";
+import {
+  decryptEnvelope,
+  type EncryptedBlob,
+  type EnvelopeContext,
+  encryptEnvelope,
+  parseEnvelope,
+} from "./envelope.ts";
+
+export interface EnvelopeEngine {
+  /** Encrypts `plaintext` under `dataKey`; the caller keeps ownership of `dataKey.cek`. */
+  encrypt(
+    plaintext: Buffer,
+    dataKey: DataKey,
+    library: string,
+    context: EnvelopeContext,
+    options?: OperationOptions,
+  ): Promise<EncryptedBlob>;
+  /** Verifies, then decrypts a whole envelope blob (`metadata` as stored with it). */
+  decrypt(
+    body: Buffer,
+    metadata: Readonly<Record<string, string>>,
+    cek: Buffer,
+    context: EnvelopeContext,
+    options?: OperationOptions,
+  ): Promise<Buffer>;
+  /** Counters for the status route. */
+  readonly stats: EnvelopeEngineStats;
+  close(): Promise<void>;
+}
+
+export interface EnvelopeEngineStats {
+  /** Worker threads running (0 for the inline engine). */
+  threads: number;
+  /** Operations run on a worker / on the calling thread. */
+  offloaded: number;
+  inline: number;
+}
+
+/** Runs envelope crypto on the calling thread, chunked so that it never blocks it for long. */
+export class InlineEnvelopeEngine implements EnvelopeEngine {
+  readonly stats: EnvelopeEngineStats = { threads: 0, offloaded: 0, inline: 0 };
+
+  encrypt(
+    plaintext: Buffer,
+    dataKey: DataKey,
+    library: string,
+    context: EnvelopeContext,
+  ): Promise<EncryptedBlob> {
+    this.stats.inline++;
+    return encryptEnvelope(plaintext, dataKey, context, { library });
+  }
+
+  async decrypt(
+    body: Buffer,
+    metadata: Readonly<Record<string, string>>,
+    cek: Buffer,
+    context: EnvelopeContext,
+  ): Promise<Buffer> {
+    this.stats.inline++;
+    return decryptEnvelope(body, parseEnvelope(metadata, body.length), cek, context);
+  }
+
+  async close(): Promise<void> {}
+}
