@@ -34,6 +34,10 @@ export interface RequestHandlerOptions {
   stats?: OperationStats | undefined;
 }
 
+/** Why an Echo (the hop benchmark) is refused; the route answers 403 with it. */
+export const TESTING_DISABLED_MESSAGE =
+  "testing endpoints are disabled (AzureBlobStorage.EnableTestingEndpoints)";
+
 const COUNTED: Readonly<Record<number, CountedOperation>> = {
   [Operation.Create]: "create",
   [Operation.ReadWhole]: "readWhole",
@@ -81,12 +85,19 @@ export function createRequestHandler(options: RequestHandlerOptions): NativeRequ
       default:
         throw new StorageError(
           "internal",
-          `Expected an operation code from 0 to 4 but received ${operation}`,
+          `Expected an operation code from 0 to 5 but received ${operation}`,
         );
     }
   };
 
   return (id, operation, uuid, contentType, offset, length, data) => {
+    if (operation === Operation.Echo) {
+      // Answered synchronously, without storage, stats or faults: the hop benchmark measures
+      // the bridge alone. main.ts creates a FaultPlan exactly when EnableTestingEndpoints is true.
+      if (faults === undefined) complete(id, BridgeStatus.Failure, TESTING_DISABLED_MESSAGE);
+      else complete(id, BridgeStatus.Ok, "", data ?? Buffer.alloc(0));
+      return;
+    }
     if (operation !== Operation.Rest && faults?.takeHang() === true) return; // never completes
     const counted = COUNTED[operation];
     perform(operation, uuid, contentType, offset, length, data).then(

@@ -7,6 +7,8 @@ export const Operation = {
   ReadRange: 2,
   Remove: 3,
   Rest: 4,
+  /** The hop benchmark's no-op (GET /azure-blob-storage/testing/hop): echoes its data. */
+  Echo: 5,
 } as const;
 export type Operation = (typeof Operation)[keyof typeof Operation];
 

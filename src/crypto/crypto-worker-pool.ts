@@ -4,7 +4,8 @@
  * runs them on `threads` workers, one job per worker at a time, FIFO.
  *
  * Bytes: the input is copied once into a movable ArrayBuffer (in 4 MiB steps, so the JS thread
- * is never held for long) and moved to the worker; the result is moved back without a copy.
+ * is never held for long) and moved to the worker, or moved as it is when the caller hands it
+ * over (a downloaded body); the result is moved back without a copy.
  * Keys: the CEK is written into the worker's SharedArrayBuffer slot for the job, and zeroed
  * when the job settles; it never travels in a message.
  * Failures: a worker that dies fails its job with StorageError("internal") and is replaced; if
@@ -14,15 +15,21 @@ import { Worker } from "node:worker_threads";
 import { StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { OperationOptions } from "../storage/blob-store.ts";
-import type {
-  CryptoJob,
-  CryptoJobResult,
-  CryptoWorkerData,
-  CryptoWorkerMessage,
+import {
+  type CryptoJob,
+  type CryptoJobResult,
+  type CryptoWorkerData,
+  type CryptoWorkerMessage,
+  movableBytes,
 } from "./crypto-worker-protocol.ts";
 import type { DataKey } from "./data-key.ts";
 import type { EncryptedBlob, EnvelopeContext } from "./envelope.ts";
-import { type EnvelopeEngine, type EnvelopeEngineStats, InlineEnvelopeEngine } from "./envelope-engine.ts";
+import {
+  type DecryptOptions,
+  type EnvelopeEngine,
+  type EnvelopeEngineStats,
+  InlineEnvelopeEngine,
+} from "./envelope-engine.ts";
 
 export interface CryptoWorkerPoolOptions {
   /** Worker threads, 1-64. */
@@ -148,6 +155,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
         id: this.#nextId++,
         op: "encrypt",
         data,
+        offset: 0,
         length: plaintext.length,
         context: { uuid: context.uuid, contentType: context.contentType },
         wrapped: { keyId, algorithm, encryptedKey: new Uint8Array(encryptedKey) },
@@ -166,15 +174,17 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     metadata: Readonly<Record<string, string>>,
     cek: Buffer,
     context: EnvelopeContext,
-    options: OperationOptions = {},
+    options: DecryptOptions = {},
   ): Promise<Buffer> {
     if (!this.#offloads(body.length)) return this.#inline.decrypt(body, metadata, cek, context);
-    const data = await movableCopy(body);
+    const moved = options.consumeInput ? movableBytes(body, false) : undefined;
+    const { data, offset } = moved ?? { data: await movableCopy(body), offset: 0 };
     const result = await this.#submit(
       {
         id: this.#nextId++,
         op: "decrypt",
         data,
+        offset,
         length: body.length,
         context: { uuid: context.uuid, contentType: context.contentType },
         metadata: { ...metadata },

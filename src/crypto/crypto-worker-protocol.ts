@@ -14,8 +14,9 @@ export interface CryptoWorkerData {
 
 interface JobBase {
   readonly id: number;
-  /** Moved to the worker; `length` bytes from offset 0. */
+  /** Moved to the worker; the input is `length` bytes from `offset`. */
   readonly data: ArrayBuffer;
+  readonly offset: number;
   readonly length: number;
   readonly context: { readonly uuid: string; readonly contentType: number };
 }
@@ -58,10 +59,19 @@ export type CryptoWorkerMessage = { readonly ready: true } | CryptoJobResult;
 const POOLED_BELOW = 4096;
 
 /**
- * An ArrayBuffer holding `view`'s bytes that may be moved to another thread: the view's own
- * buffer when the view covers (nearly) all of it, else a copy.
+ * The ArrayBuffer behind `view`, when it may be moved to another thread: the view covers
+ * (nearly) all of it and it is not from Node's pool. Otherwise a copy, or undefined when
+ * `copyOtherwise` is false.
  */
-export function movableBytes(view: Uint8Array): { data: ArrayBuffer; offset: number } {
+export function movableBytes(view: Uint8Array): { data: ArrayBuffer; offset: number };
+export function movableBytes(
+  view: Uint8Array,
+  copyOtherwise: false,
+): { data: ArrayBuffer; offset: number } | undefined;
+export function movableBytes(
+  view: Uint8Array,
+  copyOtherwise = true,
+): { data: ArrayBuffer; offset: number } | undefined {
   const buffer = view.buffer;
   if (
     buffer instanceof ArrayBuffer &&
@@ -70,5 +80,5 @@ export function movableBytes(view: Uint8Array): { data: ArrayBuffer; offset: num
   ) {
     return { data: buffer, offset: view.byteOffset };
   }
-  return { data: view.slice().buffer, offset: 0 };
+  return copyOtherwise ? { data: view.slice().buffer, offset: 0 } : undefined;
 }

@@ -21,7 +21,7 @@ const { keySlot } = workerData as CryptoWorkerData;
 const cek = Buffer.from(keySlot);
 
 async function run(job: CryptoJob): Promise<CryptoJobResult> {
-  const input = Buffer.from(job.data, 0, job.length);
+  const input = Buffer.from(job.data, job.offset, job.length);
   if (job.op === "encrypt") {
     const wrapped = { ...job.wrapped, encryptedKey: Buffer.from(job.wrapped.encryptedKey) };
     const encrypted = await encryptEnvelope(input, { cek, wrapped }, job.context, { library: job.library });

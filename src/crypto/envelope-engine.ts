@@ -13,6 +13,14 @@ import {
   parseEnvelope,
 } from "./envelope.ts";
 
+export interface DecryptOptions extends OperationOptions {
+  /**
+   * The caller hands `body` over: an engine may move its memory to another thread (the caller's
+   * Buffer is then empty) instead of copying it. For bodies that nothing else references.
+   */
+  consumeInput?: boolean;
+}
+
 export interface EnvelopeEngine {
   /** Encrypts `plaintext` under `dataKey`; the caller keeps ownership of `dataKey.cek`. */
   encrypt(
@@ -28,7 +36,7 @@ export interface EnvelopeEngine {
     metadata: Readonly<Record<string, string>>,
     cek: Buffer,
     context: EnvelopeContext,
-    options?: OperationOptions,
+    options?: DecryptOptions,
   ): Promise<Buffer>;
   /** Counters for the status route. */
   readonly stats: EnvelopeEngineStats;

@@ -108,7 +108,11 @@ export class AttachmentCodec {
       }
       const parsed = parseEnvelope(blob.properties.metadata, blob.data.length);
       return this.#withCek(parsed, options, (cek) =>
-        this.#engine.decrypt(blob.data, blob.properties.metadata, cek, context, options),
+        // The downloaded body is ours alone: a crypto worker may take it without a copy.
+        this.#engine.decrypt(blob.data, blob.properties.metadata, cek, context, {
+          ...options,
+          consumeInput: true,
+        }),
       );
     });
   }

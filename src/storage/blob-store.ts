@@ -20,6 +20,7 @@ export interface BlobProperties {
 }
 
 export interface DownloadedBlob {
+  /** The caller's own copy: nothing else references its memory. */
   data: Buffer;
   properties: BlobProperties;
 }

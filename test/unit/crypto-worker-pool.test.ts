@@ -209,3 +209,25 @@ require("node:worker_threads").parentPort.on("message", (job) => { if (job.conte
     );
   });
 });
+
+describe("CryptoWorkerPool input hand-over", () => {
+  it("moves a handed-over body to the worker instead of copying it, and copies one it does not own", async () => {
+    const { pool } = await startedPool(1);
+    const plaintext = randomBytes(300_000);
+    const key = dataKey();
+    const encrypted = await encryptEnvelope(plaintext, key, context);
+    const kept = Buffer.from(encrypted.body);
+    const handedOver = Buffer.from(encrypted.body);
+
+    const fromKept = await pool.decrypt(kept, encrypted.metadata, key.cek, context);
+    const fromHandedOver = await pool.decrypt(handedOver, encrypted.metadata, key.cek, context, {
+      consumeInput: true,
+    });
+
+    expect(fromKept.equals(plaintext)).toBe(true);
+    expect(fromHandedOver.equals(plaintext)).toBe(true);
+    expect(kept.equals(encrypted.body)).toBe(true);
+    // Moved: the caller's view of that memory is gone.
+    expect(handedOver.length).toBe(0);
+  });
+});
