@@ -6,7 +6,8 @@
  *   node tools/build-bench.mjs && node build/bench/ingest.cjs && node build/bench/report.cjs
  *
  * Environment: BENCH_INSTANCES (CT instances per corpus, default 120), BENCH_ROUNDS (default 9),
- * BENCH_STORESCU_FILES (default 40), BENCH_MULTIFRAME_FRAMES (default 300; 0 skips T6).
+ * BENCH_STORESCU_FILES (default 40), BENCH_MULTIFRAME_FRAMES (default 300; 0 skips T6 and T7),
+ * BENCH_LARGE_ROUNDS (T7 repetitions, default min(3, BENCH_ROUNDS)).
  *
  * Every configuration runs once per round, in a rotating order, each time in a fresh Orthanc
  * (and a fresh Azurite where it uses one), so machine noise hits every configuration alike.
@@ -19,6 +20,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
 import { PLUGIN_VERSION } from "../src/version.ts";
 import { type AzuriteInstance, startAzurite } from "../test/support/azurite.ts";
 import { type GeneratedDicom, generateCt, generateMultiFrame } from "../test/support/dicom.ts";
@@ -43,6 +45,7 @@ const INSTANCES = envInteger("BENCH_INSTANCES", 120, 16);
 const ROUNDS = envInteger("BENCH_ROUNDS", 9, 1);
 const STORESCU_FILES = envInteger("BENCH_STORESCU_FILES", 40, 1);
 const MULTIFRAME_FRAMES = envInteger("BENCH_MULTIFRAME_FRAMES", 300, 0);
+const LARGE_ROUNDS = envInteger("BENCH_LARGE_ROUNDS", Math.min(3, ROUNDS), 1);
 const CLIENT = benchClient(process.env.BENCH_CLIENT);
 const WARMUP_INSTANCES = 5;
 const KEY_NAME = "orthanc-kek";
@@ -163,13 +166,21 @@ const CONFIGS: ConfigSpec[] = [
   },
 ];
 
-type WorkloadId = "ingest-1" | "ingest-4" | "ingest-16" | "file-4" | "tags-4" | "delete-4" | "storescu-1";
+type WorkloadId =
+  | "ingest-1"
+  | "ingest-4"
+  | "ingest-16"
+  | "file-4"
+  | "tags-4"
+  | "mixed-4"
+  | "delete-4"
+  | "storescu-1";
 
 interface WorkloadSpec {
   id: WorkloadId;
   description: string;
   clients: number;
-  kind: "ingest" | "file" | "tags" | "delete" | "storescu";
+  kind: "ingest" | "file" | "tags" | "mixed" | "delete" | "storescu";
 }
 
 const WORKLOADS: WorkloadSpec[] = [
@@ -178,6 +189,12 @@ const WORKLOADS: WorkloadSpec[] = [
   { id: "ingest-16", description: "REST ingest (POST /instances), 16 clients", clients: 16, kind: "ingest" },
   { id: "file-4", description: "GET /instances/{id}/file, 4 clients", clients: 4, kind: "file" },
   { id: "tags-4", description: "GET /instances/{id}/tags, 4 clients", clients: 4, kind: "tags" },
+  {
+    id: "mixed-4",
+    description: "mixed read/write: 4 clients, each alternating POST /instances and GET /instances/{id}/file",
+    clients: 4,
+    kind: "mixed",
+  },
   { id: "delete-4", description: "DELETE /instances/{id}, 4 clients", clients: 4, kind: "delete" },
   {
     id: "storescu-1",
@@ -317,6 +334,8 @@ function ctSeries(label: string, seed: number, count: number): Corpus {
 interface Corpora {
   warmup: Corpus;
   ingest: Record<"ingest-1" | "ingest-4" | "ingest-16", Corpus>;
+  /** New instances that mixed-4 uploads (half of its requests). */
+  mixed: Corpus;
   storescuFiles: string[];
   storescuBytes: number;
   dir: string;
@@ -337,6 +356,7 @@ function buildCorpora(): Corpora {
       "ingest-4": ctSeries("ingest-4", 740_002, INSTANCES),
       "ingest-16": ctSeries("ingest-16", 740_003, INSTANCES),
     },
+    mixed: ctSeries("mixed-4", 740_005, Math.ceil(INSTANCES / 2)),
     storescuFiles,
     storescuBytes: storescuSeries.bytes,
     dir,
@@ -392,7 +412,11 @@ async function measure(
   }
   const sorted = [...latencies].sort((a, b) => a - b);
   const seconds = wallMs / 1000;
-  const withBytes = workload.kind === "ingest" || workload.kind === "file" || workload.kind === "storescu";
+  const withBytes =
+    workload.kind === "ingest" ||
+    workload.kind === "file" ||
+    workload.kind === "mixed" ||
+    workload.kind === "storescu";
   const p50 = percentile(sorted, 0.5);
   const p99 = percentile(sorted, 0.99);
   return {
@@ -419,6 +443,9 @@ function workload(id: WorkloadId): WorkloadSpec {
   if (found === undefined) throw new Error(`unknown workload ${id}`);
   return found;
 }
+
+/** One request of mixed-4: an upload of a new instance, or a /file read of a stored one. */
+type MixedOp = { kind: "post"; item: GeneratedDicom } | { kind: "get"; id: string };
 
 async function uploadAll(orthanc: OrthancInstance, corpus: Corpus, clients: number) {
   const ids = new Map<GeneratedDicom, string>();
@@ -482,6 +509,7 @@ async function runConfiguration(
     };
 
     let readIds: string[] = [];
+    let mixedReadIds: string[] = [];
     for (const id of ["ingest-1", "ingest-4", "ingest-16"] as const) {
       const w = workload(id);
       const corpus = corpora.ingest[id];
@@ -494,6 +522,7 @@ async function runConfiguration(
         }),
       );
       if (id === "ingest-4") readIds = ids;
+      if (id === "ingest-16") mixedReadIds = ids;
     }
     const readCorpus = corpora.ingest["ingest-4"];
     const sizeById = new Map(readIds.map((id, i) => [id, readCorpus.items[i]?.bytes.length ?? 0]));
@@ -512,6 +541,36 @@ async function runConfiguration(
         runClients(readIds, 4, async (id) => {
           const tags = await CLIENT.getJson<Record<string, unknown>>(`${url}/instances/${id}/tags`);
           if (tags["0008,0018"] === undefined) throw new Error(`/tags of ${id} has no SOPInstanceUID`);
+        }),
+      ),
+    );
+    // Reads of the ingest-16 series (still stored) interleaved with uploads of a new series:
+    // the JS thread serves both directions at once.
+    const mixedSizes = new Map(
+      mixedReadIds.map((id, i) => [id, corpora.ingest["ingest-16"].items[i]?.bytes.length ?? 0]),
+    );
+    const mixedOps: MixedOp[] = corpora.mixed.items.flatMap((item, i): MixedOp[] => {
+      const id = mixedReadIds[i % mixedReadIds.length] ?? "";
+      return [
+        { kind: "post", item },
+        { kind: "get", id },
+      ];
+    });
+    const mixedBytes = mixedOps.reduce(
+      (sum, op) => sum + (op.kind === "post" ? op.item.bytes.length : (mixedSizes.get(op.id) ?? 0)),
+      0,
+    );
+    push(
+      await measure(context, workload("mixed-4"), mixedOps.length, mixedBytes, () =>
+        runClients(mixedOps, 4, async (op) => {
+          if (op.kind === "post") {
+            const result = await CLIENT.upload(url, op.item.bytes);
+            if (result.Status !== "Success") throw new Error(`mixed upload answered ${result.Status}`);
+          } else {
+            const body = await CLIENT.getBuffer(`${url}/instances/${op.id}/file`);
+            if (body.length !== mixedSizes.get(op.id))
+              throw new Error(`/file of ${op.id}: ${body.length} bytes`);
+          }
         }),
       ),
     );
@@ -566,9 +625,7 @@ export interface MultiFrameResult {
   error?: string;
 }
 
-async function runMultiFrame(): Promise<MultiFrameResult | null> {
-  if (MULTIFRAME_FRAMES === 0) return null;
-  const big = generateMultiFrame({ seed: 740_100, frames: MULTIFRAME_FRAMES, rows: 512, columns: 512 });
+async function runMultiFrame(big: GeneratedDicom): Promise<MultiFrameResult> {
   const result: MultiFrameResult = {
     frames: MULTIFRAME_FRAMES,
     objectBytes: big.bytes.length,
@@ -617,6 +674,215 @@ async function runMultiFrame(): Promise<MultiFrameResult | null> {
     await azurite.dispose();
   }
   return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// T7: storing and reading back a large object, while another client reads small ones
+// ---------------------------------------------------------------------------------------
+
+const LARGE_CONFIGS: readonly ConfigName[] = ["filesystem", "azurite-plain", "azurite-local-key"];
+
+/** One T7 transfer in one fresh Orthanc. */
+export interface LargeObjectRun {
+  round: number;
+  config: ConfigName;
+  objectBytes: number;
+  /** Orthanc's VmRSS just before the transfer (after start-up and the warm-up). */
+  rssBeforeMiB: number | null;
+  /** Orthanc's VmHWM after the transfer: the peak over its whole life. */
+  peakRssMiB: number | null;
+  uploadSeconds: number;
+  downloadSeconds: number;
+  smallReads: number;
+  smallReadErrors: number;
+  smallReadP50Ms: number | null;
+  smallReadP99Ms: number | null;
+  smallReadMaxMs: number | null;
+  error?: string;
+}
+
+function currentRssMiB(pid: number): number | null {
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match?.[1] === undefined ? null : round3(Number(match[1]) / 1024);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The second client of T7, on its own thread and event loop: the transfer client's work
+ * (sending 157 MB, concatenating the /file body) must not delay these requests or their
+ * timing. Sequential GETs of one small /tags, timed only between "start" and "stop".
+ */
+const SMALL_READER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const http = require("node:http");
+const { performance } = require("node:perf_hooks");
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+let phase = "warmup";
+const latencies = [];
+let errors = 0;
+parentPort.on("message", (message) => { phase = message; });
+function get() {
+  return new Promise((resolve, reject) => {
+    const request = http.get(workerData.url, { agent }, (response) => {
+      const chunks = [];
+      response.on("data", (chunk) => chunks.push(chunk));
+      response.on("error", reject);
+      response.on("end", () => {
+        try {
+          resolve(response.statusCode === 200 && JSON.parse(Buffer.concat(chunks).toString("utf8"))["0008,0018"] !== undefined);
+        } catch {
+          resolve(false);
+        }
+      });
+    });
+    request.on("error", reject);
+  });
+}
+(async () => {
+  for (let i = 0; i < 20; i++) await get();
+  parentPort.postMessage({ ready: true });
+  while (phase !== "stop") {
+    const measured = phase === "start";
+    const t0 = performance.now();
+    let ok = false;
+    try { ok = await get(); } catch { ok = false; }
+    const elapsed = performance.now() - t0;
+    if (!measured) { await new Promise((r) => setTimeout(r, 1)); continue; }
+    if (ok) latencies.push(elapsed); else errors++;
+  }
+  agent.destroy();
+  parentPort.postMessage({ latencies, errors });
+})().catch((error) => parentPort.postMessage({ fatal: String(error && error.stack || error) }));
+`;
+
+interface SmallReader {
+  start(): void;
+  stop(): Promise<{ latencies: number[]; errors: number }>;
+  /** Ends the thread at once (the error path; stop() may never answer then). */
+  dispose(): Promise<void>;
+}
+
+async function startSmallReader(url: string): Promise<SmallReader> {
+  const worker = new Worker(SMALL_READER_SOURCE, { eval: true, workerData: { url } });
+  type Message = { ready?: true; latencies?: number[]; errors?: number; fatal?: string };
+  const next = (): Promise<Message> =>
+    new Promise((resolveMessage, reject) => {
+      worker.once("message", resolveMessage);
+      worker.once("error", reject);
+    });
+  const ready = await next().catch(async (error: unknown) => {
+    await worker.terminate();
+    throw error;
+  });
+  if (ready.fatal !== undefined) {
+    await worker.terminate();
+    throw new Error(`small reader: ${ready.fatal}`);
+  }
+  return {
+    start: () => worker.postMessage("start"),
+    async stop() {
+      const done = next();
+      worker.postMessage("stop");
+      const message = await done;
+      await worker.terminate();
+      if (message.fatal !== undefined) throw new Error(`small reader: ${message.fatal}`);
+      return { latencies: message.latencies ?? [], errors: message.errors ?? 0 };
+    },
+    async dispose() {
+      await worker.terminate();
+    },
+  };
+}
+
+async function runLargeObjectOnce(
+  spec: ConfigSpec,
+  round: number,
+  shared: SharedEnvironment,
+  big: GeneratedDicom,
+  small: GeneratedDicom,
+): Promise<LargeObjectRun> {
+  const result: LargeObjectRun = {
+    round,
+    config: spec.name,
+    objectBytes: big.bytes.length,
+    rssBeforeMiB: null,
+    peakRssMiB: null,
+    uploadSeconds: 0,
+    downloadSeconds: 0,
+    smallReads: 0,
+    smallReadErrors: 0,
+    smallReadP50Ms: null,
+    smallReadP99Ms: null,
+    smallReadMaxMs: null,
+  };
+  let azurite: AzuriteInstance | undefined;
+  let orthanc: OrthancInstance | undefined;
+  let reader: SmallReader | undefined;
+  try {
+    if (spec.azurite) azurite = await startAzurite();
+    orthanc = await startOrthanc({
+      ...(spec.plugin ? { plugins: [PLUGIN_PATH] } : {}),
+      azureBlobStorage: spec.section?.(shared, azurite),
+    });
+    const { ID: smallId } = await CLIENT.upload(orthanc.url, small.bytes);
+    reader = await startSmallReader(`${orthanc.url}/instances/${smallId}/tags`);
+    result.rssBeforeMiB = currentRssMiB(orthanc.pid);
+
+    reader.start();
+    let t0 = performance.now();
+    const uploaded = await CLIENT.upload(orthanc.url, big.bytes);
+    result.uploadSeconds = round3((performance.now() - t0) / 1000);
+    if (uploaded.Status !== "Success") throw new Error(`the large upload answered ${uploaded.Status}`);
+    t0 = performance.now();
+    const body = await CLIENT.getBuffer(`${orthanc.url}/instances/${uploaded.ID}/file`);
+    result.downloadSeconds = round3((performance.now() - t0) / 1000);
+    const reads = await reader.stop();
+    reader = undefined;
+    if (body.length !== big.bytes.length) throw new Error(`/file of the large object: ${body.length} bytes`);
+    result.peakRssMiB = peakRssMiB(orthanc.pid);
+
+    const sorted = [...reads.latencies].sort((a, b) => a - b);
+    result.smallReads = sorted.length;
+    result.smallReadErrors = reads.errors;
+    const p50 = percentile(sorted, 0.5);
+    const p99 = percentile(sorted, 0.99);
+    result.smallReadP50Ms = p50 === null ? null : round3(p50);
+    result.smallReadP99Ms = p99 === null ? null : round3(p99);
+    result.smallReadMaxMs = sorted.length === 0 ? null : round3(sorted[sorted.length - 1] ?? 0);
+    log(
+      `  T7 ${spec.name}: peak RSS ${result.peakRssMiB ?? "?"} MiB (before ${result.rssBeforeMiB ?? "?"}), up ${result.uploadSeconds} s, down ${result.downloadSeconds} s, ${result.smallReads} small reads p50 ${result.smallReadP50Ms?.toFixed(1)} p99 ${result.smallReadP99Ms?.toFixed(1)} ms`,
+    );
+  } catch (error) {
+    result.error = error instanceof Error ? error.message : String(error);
+    log(`  T7 ${spec.name} round ${round + 1} FAILED: ${result.error.split("\n")[0]}`);
+  } finally {
+    await reader?.dispose();
+    await orthanc?.stop();
+    await azurite?.dispose();
+  }
+  return result;
+}
+
+async function runLargeObject(shared: SharedEnvironment, big: GeneratedDicom): Promise<LargeObjectRun[]> {
+  const specs = LARGE_CONFIGS.map((name) => {
+    const spec = CONFIGS.find((c) => c.name === name);
+    if (spec === undefined) throw new Error(`unknown configuration ${name}`);
+    return spec;
+  });
+  const small = generateCt({ seed: 740_200, instanceNumber: 1 });
+  const runs: LargeObjectRun[] = [];
+  log(
+    `T7: ${(big.bytes.length / MB).toFixed(1)} MB stored and read back, ${LARGE_ROUNDS} round(s) of ${LARGE_CONFIGS.join(", ")}`,
+  );
+  for (let round = 0; round < LARGE_ROUNDS; round++) {
+    // Rotated like the main rounds, so no configuration always runs first.
+    const order = specs.map((_, i) => specs[(i + round) % specs.length] as ConfigSpec);
+    for (const spec of order) runs.push(await runLargeObjectOnce(spec, round, shared, big, small));
+  }
+  return runs;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -736,7 +1002,9 @@ export interface Target {
   ratio: number | null;
   threshold: number | null;
   /** How `ratio` is held against `threshold`. */
-  comparison?: ">=" | "<" | "==";
+  comparison?: ">=" | "<=" | "<" | "==";
+  /** Shown instead of the threshold derived from `comparison` (e.g. a unit). */
+  thresholdText?: string;
   met: boolean | null;
   status: "MET" | "MISSED" | "NOT MEASURED";
   measured: string;
@@ -768,7 +1036,115 @@ function ratioTarget(
   };
 }
 
-function targets(aggregates: Aggregate[], measurements: Measurement[], multiFrame: MultiFrameResult | null) {
+/** T7 per plugin configuration: peak RSS over the filesystem's (same round) and small-read p99. */
+export interface LargeObjectSummary {
+  config: ConfigName;
+  runs: number;
+  peakRssMiB: Summary | null;
+  rssBeforeMiB: Summary | null;
+  /** (peak RSS − filesystem peak RSS of the same round) / object size; null for filesystem. */
+  excessOverObject: Summary | null;
+  uploadSeconds: Summary | null;
+  downloadSeconds: Summary | null;
+  smallReads: Summary | null;
+  smallReadErrors: number;
+  smallReadP50Ms: Summary | null;
+  smallReadP99Ms: Summary | null;
+  smallReadMaxMs: Summary | null;
+}
+
+function summarizeLargeObject(runs: LargeObjectRun[]): LargeObjectSummary[] {
+  const ok = runs.filter((r) => r.error === undefined);
+  return LARGE_CONFIGS.map((config) => {
+    const mine = ok.filter((r) => r.config === config);
+    const excess = mine.map((r) => {
+      const base = ok.find((b) => b.config === "filesystem" && b.round === r.round);
+      if (config === "filesystem" || base?.peakRssMiB == null || r.peakRssMiB === null) return null;
+      return round3(((r.peakRssMiB - base.peakRssMiB) * 1024 * 1024) / r.objectBytes);
+    });
+    return {
+      config,
+      runs: mine.length,
+      peakRssMiB: summarize(mine.map((r) => r.peakRssMiB)),
+      rssBeforeMiB: summarize(mine.map((r) => r.rssBeforeMiB)),
+      excessOverObject: summarize(excess),
+      uploadSeconds: summarize(mine.map((r) => r.uploadSeconds)),
+      downloadSeconds: summarize(mine.map((r) => r.downloadSeconds)),
+      smallReads: summarize(mine.map((r) => r.smallReads)),
+      smallReadErrors: mine.reduce((sum, r) => sum + r.smallReadErrors, 0),
+      smallReadP50Ms: summarize(mine.map((r) => r.smallReadP50Ms)),
+      smallReadP99Ms: summarize(mine.map((r) => r.smallReadP99Ms)),
+      smallReadMaxMs: summarize(mine.map((r) => r.smallReadMaxMs)),
+    };
+  });
+}
+
+function spread(summary: Summary | null, digits: number, suffix = ""): string {
+  if (summary === null) return "no data";
+  const value = (v: number) => `${v.toFixed(digits)}${suffix}`;
+  return summary.min === summary.max
+    ? value(summary.median)
+    : `${value(summary.median)} (${value(summary.min)}–${value(summary.max)})`;
+}
+
+function largeObjectTargets(runs: LargeObjectRun[] | null, summaries: LargeObjectSummary[]): Target[] {
+  const plugin = summaries.filter((s) => s.config !== "filesystem");
+  const base = summaries.find((s) => s.config === "filesystem");
+  const skipped = runs === null ? "skipped (BENCH_MULTIFRAME_FRAMES=0)" : undefined;
+  const objectMB = runs?.[0] === undefined ? "?" : (runs[0].objectBytes / MB).toFixed(1);
+  const rounds = `median (min–max) of ${LARGE_ROUNDS} round(s)`;
+
+  const excesses = plugin.map((s) => s.excessOverObject?.median ?? null);
+  const t7aMet =
+    skipped !== undefined || excesses.some((e) => e === null) ? null : excesses.every((e) => (e ?? 0) <= 1);
+  const p99s = plugin.map((s) => s.smallReadP99Ms?.median ?? null);
+  const t7bMet =
+    skipped !== undefined || p99s.some((p) => p === null) || plugin.some((s) => s.smallReadErrors > 0)
+      ? null
+      : p99s.every((p) => (p ?? 0) < 50);
+  return [
+    {
+      id: "T7a",
+      description: `storing and reading back one ${MULTIFRAME_FRAMES}-frame object (${objectMB} MB): Orthanc's peak RSS above the filesystem baseline's peak (same round) ≤ 1× the object's size, for each plugin configuration`,
+      ratio: excesses.some((e) => e === null) ? null : Math.max(...(excesses as number[])),
+      threshold: 1,
+      comparison: "<=",
+      thresholdText: "≤ 1× object",
+      met: t7aMet,
+      status: statusOf(t7aMet),
+      measured:
+        skipped ??
+        `${plugin.map((s) => `${s.config} ${spread(s.excessOverObject, 2, "×")}`).join("; ")} of the object (peak − filesystem peak ${spread(base?.peakRssMiB ?? null, 0, " MiB")}), ${rounds}`,
+    },
+    {
+      id: "T7b",
+      description:
+        "during that transfer, p99 latency of a second client's sequential small reads (GET /tags of a stored CT) < 50 ms, for each plugin configuration",
+      ratio: p99s.some((p) => p === null) ? null : Math.max(...(p99s as number[])),
+      threshold: 50,
+      comparison: "<",
+      thresholdText: "< 50 ms",
+      met: t7bMet,
+      status: statusOf(t7bMet),
+      measured:
+        skipped ??
+        `p99 ${[...plugin, ...(base === undefined ? [] : [base])]
+          .map(
+            (s) =>
+              `${s.config}${s.config === "filesystem" ? " (reference)" : ""} ${spread(s.smallReadP99Ms, 1, " ms")}${s.smallReadErrors > 0 ? `, ${s.smallReadErrors} failed` : ""}`,
+          )
+          .join("; ")}, ${rounds}`,
+    },
+  ];
+}
+
+function targets(
+  aggregates: Aggregate[],
+  measurements: Measurement[],
+  multiFrame: MultiFrameResult | null,
+  largeRuns: LargeObjectRun[] | null,
+  largeSummaries: LargeObjectSummary[],
+) {
   const list: Target[] = [];
   list.push(
     ratioTarget(
@@ -858,15 +1234,7 @@ function targets(aggregates: Aggregate[], measurements: Measurement[], multiFram
           ? `failed: ${multiFrame.error.split("\n")[0]}`
           : `${(multiFrame.totalReadShare * 100).toFixed(4)} % (${multiFrame.readRangeBytes} of ${multiFrame.objectBytes} bytes, ${multiFrame.readRangeCalls} range read(s), ${multiFrame.readWholeCalls} whole read(s))`,
   });
-  list.push({
-    id: "T7",
-    description: "large-object RSS and latency",
-    ratio: null,
-    threshold: null,
-    met: null,
-    status: "NOT MEASURED",
-    measured: "not measured in this run",
-  });
+  list.push(...largeObjectTargets(largeRuns, largeSummaries));
   return list;
 }
 
@@ -946,6 +1314,7 @@ async function main(): Promise<void> {
   const configRuns: ConfigRun[] = [];
   const order: ConfigName[][] = [];
   let multiFrame: MultiFrameResult | null = null;
+  let largeRuns: LargeObjectRun[] | null = null;
   try {
     // Versions, from a short-lived plugin-memory Orthanc.
     const probe = await startOrthanc({
@@ -971,7 +1340,12 @@ async function main(): Promise<void> {
         log(`  ${spec.name}: ${run.durationSeconds.toFixed(1)} s, peak RSS ${run.peakRssMiB ?? "?"} MiB`);
       }
     }
-    multiFrame = await runMultiFrame();
+    if (MULTIFRAME_FRAMES > 0) {
+      // One object for T6 and T7: generating 157 MB takes a few seconds.
+      const big = generateMultiFrame({ seed: 740_100, frames: MULTIFRAME_FRAMES, rows: 512, columns: 512 });
+      multiFrame = await runMultiFrame(big);
+      largeRuns = await runLargeObject(shared, big);
+    }
   } finally {
     await vault.dispose();
     rmSync(keyDir, { recursive: true, force: true });
@@ -980,6 +1354,7 @@ async function main(): Promise<void> {
   }
 
   const aggregates = aggregate(measurements);
+  const largeObject = largeRuns === null ? [] : summarizeLargeObject(largeRuns);
   const rss = CONFIGS.map((spec) => ({
     config: spec.name,
     peakRssMiB: summarize(configRuns.filter((r) => r.config === spec.name).map((r) => r.peakRssMiB)),
@@ -1028,6 +1403,7 @@ async function main(): Promise<void> {
       rounds: ROUNDS,
       storescuFiles: STORESCU_FILES,
       multiFrameFrames: MULTIFRAME_FRAMES,
+      largeObjectRounds: largeRuns === null ? 0 : LARGE_ROUNDS,
       httpClient: CLIENT.kind,
       warmupInstances: WARMUP_INSTANCES,
       ctInstanceBytes: Math.round(ctBytes),
@@ -1042,13 +1418,15 @@ async function main(): Promise<void> {
     rss,
     comparisons,
     multiFrame,
-    targets: targets(aggregates, measurements, multiFrame),
+    largeObject,
+    largeObjectRuns: largeRuns,
+    targets: targets(aggregates, measurements, multiFrame, largeRuns, largeObject),
     measurements,
   };
   writeFileSync(OUT_FILE, `${JSON.stringify(report, null, 2)}\n`);
   log(`wrote ${OUT_FILE} after ${(durationSeconds / 60).toFixed(1)} min`);
   for (const target of report.targets) log(`${target.id} ${target.status}: ${target.measured}`);
-  const failed = configRuns.filter((r) => r.error !== undefined);
+  const failed = [...configRuns, ...(largeRuns ?? [])].filter((r) => r.error !== undefined);
   if (failed.length > 0) {
     log(`${failed.length} configuration run(s) failed`);
     process.exitCode = 1;

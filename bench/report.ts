@@ -1,6 +1,7 @@
 /**
  * Turns build/bench/ingest.json (bench/ingest.ts) and, when present, build/bench/crypto.json
- * (bench/crypto.ts) into BENCHMARKS.md at the repository root and bench/results/throughput.svg.
+ * (bench/crypto.ts) and build/bench/hop.json (bench/hop.ts) into BENCHMARKS.md at the
+ * repository root and bench/results/throughput.svg.
  *
  *   node tools/build-bench.mjs && node build/bench/ingest.cjs && node build/bench/report.cjs
  *
@@ -8,11 +9,18 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Target as IngestTarget, MultiFrameResult } from "./ingest.ts";
+import type { HopReport } from "./hop.ts";
+import type {
+  Target as IngestTarget,
+  LargeObjectRun,
+  LargeObjectSummary,
+  MultiFrameResult,
+} from "./ingest.ts";
 
 const ROOT = process.cwd();
 const INGEST_FILE = join(ROOT, "build", "bench", "ingest.json");
 const CRYPTO_FILE = join(ROOT, "build", "bench", "crypto.json");
+const HOP_FILE = join(ROOT, "build", "bench", "hop.json");
 const OUTPUT = join(ROOT, "BENCHMARKS.md");
 const SVG_DIR = join(ROOT, "bench", "results");
 const SVG_FILE = join(SVG_DIR, "throughput.svg");
@@ -69,6 +77,7 @@ interface IngestReport {
     rounds: number;
     storescuFiles: number;
     multiFrameFrames: number;
+    largeObjectRounds?: number;
     warmupInstances: number;
     ctInstanceBytes: number;
     httpClient?: string;
@@ -91,6 +100,8 @@ interface IngestReport {
     workloads: Record<string, { ratio: number | null; perRound: number[] }>;
   }>;
   multiFrame: MultiFrameResult | null;
+  largeObject?: LargeObjectSummary[];
+  largeObjectRuns?: LargeObjectRun[] | null;
   targets: Target[];
 }
 
@@ -149,8 +160,11 @@ function table(header: string[], rows: string[][], textColumns = 1): string {
 }
 
 function thresholdText(target: Target): string {
+  if (target.thresholdText !== undefined) return target.thresholdText;
   if (target.threshold === null) return "–";
   switch (target.comparison ?? ">=") {
+    case "<=":
+      return `≤ ${target.threshold}×`;
     case "<":
       return target.threshold < 1 ? `< ${target.threshold * 100} %` : `< ${target.threshold}`;
     case "==":
@@ -370,7 +384,71 @@ function comparisonsTable(report: IngestReport): string {
   return table(["inst/s, ratio of medians", ...ids], rows);
 }
 
-function document(ingest: IngestReport | undefined, crypto: CryptoReport | undefined): string {
+function largeObjectSection(report: IngestReport): string {
+  const rows = report.largeObject ?? [];
+  const mf = report.multiFrame;
+  if (rows.length === 0 || mf === null) return "";
+  const rounds = report.parameters.largeObjectRounds ?? 0;
+  return [
+    "## T7: storing and reading back a large object",
+    "",
+    `One ${mf.frames}-frame 512×512 16-bit object (${(mf.objectBytes / 1e6).toFixed(1)} MB, ${(mf.objectBytes / 2 ** 20).toFixed(1)} MiB), ${plural(rounds, "round")}; in each round filesystem, azurite-plain and azurite-local-key run once, in a rotating order, each in a fresh Orthanc (and Azurite). Each run uploads one small CT, then sends \`POST /instances\` of the large object followed by \`GET /instances/{id}/file\` (checked for length). During that transfer a second client, on its own thread and event loop, sends \`GET /instances/{id}/tags\` of the small CT one at a time; its requests started between the beginning of the upload and the end of the download are counted. Peak RSS is Orthanc's VmHWM after the transfer (its whole life: start-up, warm-up, transfer); "peak over filesystem" subtracts the filesystem run of the same round and divides by the object's size. Each cell: median (min–max) over the rounds.`,
+    "",
+    table(
+      [
+        "Configuration",
+        "RSS before, MiB",
+        "peak RSS, MiB",
+        "peak over filesystem, × object",
+        "upload s",
+        "/file s",
+        "small reads",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+      ],
+      rows.map((r) => [
+        r.config,
+        range(r.rssBeforeMiB, 0),
+        range(r.peakRssMiB, 0),
+        r.config === "filesystem" ? "–" : range(r.excessOverObject, 2),
+        range(r.uploadSeconds, 1),
+        range(r.downloadSeconds, 1),
+        `${range(r.smallReads, 0)}${r.smallReadErrors > 0 ? ` (${r.smallReadErrors} failed)` : ""}`,
+        range(r.smallReadP50Ms),
+        range(r.smallReadP99Ms),
+        range(r.smallReadMaxMs),
+      ]),
+    ),
+    "",
+  ].join("\n");
+}
+
+function hopSection(hop: HopReport): string {
+  return [
+    "## The C++ → JS → C++ hop (bench/hop.ts)",
+    "",
+    `Command: \`${hop.command}\`. \`GET /azure-blob-storage/testing/hop?threads=N&calls=M\` (only with \`EnableTestingEndpoints\`) makes N native threads inside Orthanc each send M no-op Echo calls, one at a time, through the same thread-safe-function dispatch and wait as the storage callbacks; JS answers each at once with the 8 bytes it was sent, and the shim checks them. Latency is per call (steady_clock, C++ side); calls/s is all calls over the wall time. ${hop.callsPerMeasurement} calls per measurement, ${plural(hop.repetitions, "repetition")} of each thread count, interleaved, in one Orthanc (${hop.configuration}), after a warm-up. Each cell: median (min–max) over the repetitions.`,
+    "",
+    table(
+      ["Threads", "calls/s", "p50 µs", "p99 µs", "max µs"],
+      hop.results.map((r) => [
+        String(r.threads),
+        range(r.callsPerSecond, 0),
+        range(r.p50Us),
+        range(r.p99Us),
+        range(r.maxUs),
+      ]),
+    ),
+    "",
+  ].join("\n");
+}
+
+function document(
+  ingest: IngestReport | undefined,
+  crypto: CryptoReport | undefined,
+  hop: HopReport | undefined,
+): string {
   const lines: string[] = ["# Benchmarks", ""];
   if (ingest !== undefined) {
     const p = ingest.parameters;
@@ -378,7 +456,7 @@ function document(ingest: IngestReport | undefined, crypto: CryptoReport | undef
     const v = ingest.versions;
     const minutes = (ingest.durationSeconds / 60).toFixed(1);
     lines.push(
-      `Measured ${ingest.startedAt.replace("T", " ").slice(0, 16)} UTC, ${minutes} min run, by \`bench/ingest.ts\`${crypto === undefined ? "" : " and `bench/crypto.ts`"} (see [bench/README.md](bench/README.md)).`,
+      `Measured ${ingest.startedAt.replace("T", " ").slice(0, 16)} UTC, ${minutes} min run, by \`bench/ingest.ts\`${crypto === undefined ? "" : ", `bench/crypto.ts`"}${hop === undefined ? "" : ", `bench/hop.ts`"} (see [bench/README.md](bench/README.md)).`,
       "",
       "## Setup",
       "",
@@ -390,7 +468,7 @@ function document(ingest: IngestReport | undefined, crypto: CryptoReport | undef
         .join(", ")}.`,
       `- **Command**: \`${ingest.command}\``,
       `- **Corpus**: CT series generated by \`test/support/dicom.ts\` (512×512, 16-bit, ${(p.ctInstanceBytes / 1e6).toFixed(3)} MB per instance); ${p.instances} instances per workload, a distinct series for each ingest workload, so every upload is a real store. ${p.warmupInstances} warm-up instances (uploaded and read, not measured) per Orthanc.`,
-      `- **Method**: ${plural(p.rounds, "round")}; in each round every configuration runs once, in a fresh Orthanc (\`MaximumStorageCacheSize: 0\`, and a fresh Azurite where it uses one), in a rotating order (${ingest.order.map((o, i) => `round ${i + 1}: ${o.join(" → ")}`).join("; ")}). Within one Orthanc: ingest-1, ingest-4, ingest-16, then /file, /tags and DELETE on the ingest-4 series, then storescu. Clients each send their contiguous share of the corpus, one request at a time, through ${p.httpClient === "fetch" ? "Node's fetch" : "node:http with a keep-alive agent"}.`,
+      `- **Method**: ${plural(p.rounds, "round")}; in each round every configuration runs once, in a fresh Orthanc (\`MaximumStorageCacheSize: 0\`, and a fresh Azurite where it uses one), in a rotating order (${ingest.order.map((o, i) => `round ${i + 1}: ${o.join(" → ")}`).join("; ")}). Within one Orthanc: ingest-1, ingest-4, ingest-16, then /file and /tags on the ingest-4 series, mixed-4 (uploads of a new series alternating with /file reads of the ingest-16 series), DELETE of the ingest-4 series, then storescu. Clients each send their contiguous share of the corpus, one request at a time, through ${p.httpClient === "fetch" ? "Node's fetch" : "node:http with a keep-alive agent"}.`,
       `- **Counters**: store ops / instance are deltas of the plugin's \`GET /azure-blob-storage/status\` operation counters (storage-area calls; each is one HTTP request to Blob Storage at these sizes, below SingleUploadThresholdMB); Key Vault calls are every request the Key Vault + Entra emulator served during the workload (warm-up excluded). Peak RSS is Orthanc's VmHWM at the end of each configuration run.`,
       "",
       "Configurations:",
@@ -409,7 +487,7 @@ function document(ingest: IngestReport | undefined, crypto: CryptoReport | undef
       "",
       "## Results per workload",
       "",
-      `Each cell: median (min–max) over ${plural(p.rounds, "round")}. "× filesystem" is this configuration's median inst/s over the filesystem median of the same run. MB/s counts DICOM bytes moved (not given for /tags and DELETE). Latency is per request, per client; storescu has one association, so no per-request latency.`,
+      `Each cell: median (min–max) over ${plural(p.rounds, "round")}. "× filesystem" is this configuration's median inst/s over the filesystem median of the same run. MB/s counts DICOM bytes moved (not given for /tags and DELETE). In mixed-4, "inst/s" counts requests (half uploads, half /file reads) and MB/s the bytes of both directions. Latency is per request, per client; storescu has one association, so no per-request latency.`,
       "",
       notes(ingest),
       "",
@@ -437,7 +515,11 @@ function document(ingest: IngestReport | undefined, crypto: CryptoReport | undef
         "",
       );
     }
-    const failures = ingest.configRuns.filter((r) => r.error !== undefined);
+    lines.push(largeObjectSection(ingest));
+    const failures = [
+      ...ingest.configRuns,
+      ...(ingest.largeObjectRuns ?? []).map((r) => ({ ...r, config: `T7 ${r.config}` })),
+    ].filter((r) => r.error !== undefined);
     if (failures.length > 0) {
       lines.push(
         "## Failed configuration runs",
@@ -463,6 +545,7 @@ function document(ingest: IngestReport | undefined, crypto: CryptoReport | undef
       "",
     );
   }
+  if (hop !== undefined) lines.push(hopSection(hop));
   lines.push(
     "## How to read this",
     "",
@@ -475,12 +558,13 @@ function document(ingest: IngestReport | undefined, crypto: CryptoReport | undef
 function main(): void {
   const ingest = readJson<IngestReport>(INGEST_FILE);
   const crypto = readJson<CryptoReport>(CRYPTO_FILE);
+  const hop = readJson<HopReport>(HOP_FILE);
   if (ingest === undefined && crypto === undefined) {
     throw new Error(
       `neither ${INGEST_FILE} nor ${CRYPTO_FILE} exists: run node build/bench/ingest.cjs first`,
     );
   }
-  writeFileSync(OUTPUT, document(ingest, crypto).replace(/\n{3,}/g, "\n\n"));
+  writeFileSync(OUTPUT, document(ingest, crypto, hop).replace(/\n{3,}/g, "\n\n"));
   process.stderr.write(`wrote ${OUTPUT}\n`);
   if (ingest !== undefined) {
     mkdirSync(SVG_DIR, { recursive: true });

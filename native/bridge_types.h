@@ -13,7 +13,10 @@
 
 namespace oabs {
 
-enum class Operation : int { Create = 0, ReadWhole = 1, ReadRange = 2, Remove = 3, Rest = 4 };
+// Echo: a no-op that JS answers at once with the bytes it was sent (the hop benchmark,
+// native/hop.h); JS refuses it unless testing endpoints are enabled.
+// Keep in step with src/bridge/native-binding.ts.
+enum class Operation : int { Create = 0, ReadWhole = 1, ReadRange = 2, Remove = 3, Rest = 4, Echo = 5 };
 
 const char* OperationName(Operation op);
 
@@ -33,13 +36,13 @@ struct Request {
   uint64_t offset = 0;
   uint64_t length = 0;  // readRange: bytes wanted (== target->size)
 
-  // create / Rest body: a private copy, handed to JS as an external Buffer.
+  // create / Rest / Echo body: a private copy, handed to JS as an external Buffer.
   std::unique_ptr<uint8_t[]> input;
   size_t inputSize = 0;
 
   // readWhole / readRange destination; Orthanc-owned.
   OrthancPluginMemoryBuffer64* target = nullptr;
-  // Rest answer body (small, copied).
+  // Rest answer body, or the bytes an Echo sent back (small, copied).
   std::string restOutput;
 
   // Completion, guarded by mutex.

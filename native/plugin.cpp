@@ -3,6 +3,7 @@
 // runtime, waits, and maps the result through the one table in error_map.h.
 
 #include "error_map.h"
+#include "hop.h"
 #include "log.h"
 #include "runtime.h"
 
@@ -10,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
@@ -188,10 +190,71 @@ OrthancPluginErrorCode StorageRemove(const char* uuid, OrthancPluginContentType 
   }
 }
 
+void SendText(OrthancPluginRestOutput* output, uint16_t status, const std::string& message) {
+  OrthancPluginSendHttpStatus(g_context, output, status, message.data(), static_cast<uint32_t>(message.size()));
+}
+
+// An integer GET argument within [min, max]; `fallback` when absent.
+bool QueryInteger(const OrthancPluginHttpRequest* http, const char* key, int fallback, int min, int max, int* value,
+                  std::string* error) {
+  *value = fallback;
+  for (uint32_t i = 0; i < http->getCount; ++i) {
+    if (std::strcmp(http->getKeys[i], key) != 0) continue;
+    const char* text = http->getValues[i];
+    char* end = nullptr;
+    const long parsed = std::strtol(text, &end, 10);
+    if (end == text || *end != '\0' || parsed < min || parsed > max) {
+      *error = std::string("Expected an integer from ") + std::to_string(min) + " to " + std::to_string(max) +
+               " for " + key + " but received \"" + text + "\"";
+      return false;
+    }
+    *value = static_cast<int>(parsed);
+  }
+  return true;
+}
+
+constexpr const char* kHopRoute = "testing/hop";
+
+// GET /azure-blob-storage/testing/hop?threads=N&calls=M: the C++ -> JS -> C++ round trip,
+// measured in-process (no HTTP per call). The testing-endpoints switch lives in JS, which
+// refuses the first Echo when it is off; the route then answers 403 with JS's message.
+void HopRoute(OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* http) {
+  if (http->method != OrthancPluginHttpMethod_Get) {
+    OrthancPluginSendMethodNotAllowed(g_context, output, "GET");
+    return;
+  }
+  int threads = 1;
+  int calls = 1000;
+  std::string error;
+  if (!QueryInteger(http, "threads", 1, 1, 64, &threads, &error) ||
+      !QueryInteger(http, "calls", 1000, 1, 100000, &calls, &error)) {
+    SendText(output, 400, error);
+    return;
+  }
+  const Result probe = ProbeHop();
+  if (probe.status != BridgeStatus::Ok) {
+    SendText(output, probe.status == BridgeStatus::Failure ? 403 : 503, "hop benchmark refused: " + probe.message);
+    return;
+  }
+  const HopStats stats = MeasureHops(threads, calls);
+  nlohmann::json body = {
+      {"threads", stats.threads},       {"callsPerThread", calls}, {"calls", stats.calls},
+      {"failures", stats.failures},     {"wallMs", stats.wallMs},  {"callsPerSecond", stats.callsPerSecond},
+      {"p50Us", stats.p50Us},           {"p99Us", stats.p99Us},    {"maxUs", stats.maxUs},
+  };
+  if (!stats.firstError.empty()) body["firstError"] = stats.firstError;
+  const std::string text = body.dump(2);
+  OrthancPluginAnswerBuffer(g_context, output, text.data(), static_cast<uint32_t>(text.size()), "application/json");
+}
+
 // /azure-blob-storage/{path}: status, and fault injection when the configuration enables it.
 OrthancPluginErrorCode RestCallback(OrthancPluginRestOutput* output, const char* /*url*/,
                                     const OrthancPluginHttpRequest* http) {
   try {
+    if (http->groupsCount > 0 && std::strcmp(http->groups[0], kHopRoute) == 0) {
+      HopRoute(output, http);
+      return OrthancPluginErrorCode_Success;
+    }
     auto request = std::make_shared<Request>();
     request->op = Operation::Rest;
     request->uuid = http->groupsCount > 0 ? http->groups[0] : "";

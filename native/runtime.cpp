@@ -36,6 +36,8 @@ const char* OperationName(Operation op) {
       return "remove";
     case Operation::Rest:
       return "rest";
+    case Operation::Echo:
+      return "echo";
   }
   return "unknown";
 }
@@ -306,6 +308,7 @@ Napi::Value Complete(const Napi::CallbackInfo& info) {
         }
         break;
       case Operation::Rest:
+      case Operation::Echo:
         if (hasData) request->restOutput.assign(reinterpret_cast<const char*>(data), size);
         break;
       default:
@@ -368,7 +371,7 @@ void CallJs(Napi::Env env, Napi::Function /*unused*/, Session* session, Task* ra
   Request& request = *task->request;
   try {
     Napi::Value data = env.Undefined();
-    if (request.op == Operation::Create || request.op == Operation::Rest) {
+    if (request.op == Operation::Create || request.op == Operation::Rest || request.op == Operation::Echo) {
       if (request.inputSize > 0) {
         // The copy made on the Orthanc thread becomes JS-owned; freed by the GC.
         uint8_t* bytes = request.input.release();

@@ -1,9 +1,10 @@
 // Bundles the benchmarks (bench/*.ts) into build/bench/<name>.cjs, to run on the host's Node:
 //   node tools/build-bench.mjs && node build/bench/ingest.cjs && node build/bench/report.cjs
+// (npm run bench also runs build/bench/crypto.cjs and build/bench/hop.cjs)
 import { existsSync } from "node:fs";
 import { build } from "esbuild";
 
-const entries = ["ingest", "crypto", "report"].filter((name) => existsSync(`bench/${name}.ts`));
+const entries = ["ingest", "crypto", "hop", "report"].filter((name) => existsSync(`bench/${name}.ts`));
 
 const common = {
   bundle: true,

@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { FaultPlan, parseFault } from "../../src/bridge/faults.ts";
-import { createRequestHandler, type RestHandler, type StorageOperations } from "../../src/bridge/handlers.ts";
+import {
+  createRequestHandler,
+  type RestHandler,
+  type StorageOperations,
+  TESTING_DISABLED_MESSAGE,
+} from "../../src/bridge/handlers.ts";
 import { Operation } from "../../src/bridge/native-binding.ts";
 import { OperationStats } from "../../src/bridge/operation-stats.ts";
 import { createRestRoutes } from "../../src/bridge/rest-routes.ts";
@@ -124,7 +129,7 @@ describe("createRequestHandler", () => {
     h.handler(5, 42 as never, UUID, 1, 0, 0, undefined);
     await h.next(1);
     expect(h.completions[0]).toMatchObject({ status: BridgeStatus.Failure });
-    expect(h.completions[0]?.message).toContain("Expected an operation code from 0 to 4 but received 42");
+    expect(h.completions[0]?.message).toContain("Expected an operation code from 0 to 5 but received 42");
   });
 
   it("serves REST routes as JSON and 404s unknown ones", async () => {
@@ -139,6 +144,31 @@ describe("createRequestHandler", () => {
     expect(byId.get(2)?.status).toBe(BridgeStatus.NotFound);
     // Fault injection routes do not exist unless the configuration enables them.
     expect(byId.get(3)?.status).toBe(BridgeStatus.NotFound);
+  });
+});
+
+describe("Echo (the hop benchmark's no-op)", () => {
+  it("is refused with the configuration key's name when testing endpoints are off", () => {
+    const h = harness({});
+    h.handler(1, Operation.Echo, "hop", 0, 0, 0, Buffer.from("12345678"));
+    // Synchronous: nothing between the shim's call and complete().
+    expect(h.completions).toEqual([
+      { id: 1, status: BridgeStatus.Failure, message: TESTING_DISABLED_MESSAGE, data: undefined },
+    ]);
+  });
+
+  it("echoes its bytes at once, without storage, counters or armed faults, when they are on", () => {
+    const faults = new FaultPlan();
+    faults.arm(parseFault({ fault: "hang", count: 1 }));
+    faults.arm(parseFault({ fault: "fail", code: "internal", count: 1 }));
+    const h = harness({}, { faults });
+    h.handler(2, Operation.Echo, "hop", 0, 0, 0, Buffer.from("12345678"));
+    expect(h.completions).toHaveLength(1);
+    expect(h.completions[0]).toMatchObject({ id: 2, status: BridgeStatus.Ok, message: "" });
+    expect(h.completions[0]?.data?.toString()).toBe("12345678");
+    expect(Object.values(h.stats.snapshot()).every((op) => op.calls === 0)).toBe(true);
+    // The faults are still armed for the next storage call.
+    expect(faults.takeHang()).toBe(true);
   });
 });
 
