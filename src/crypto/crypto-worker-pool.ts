@@ -48,6 +48,7 @@ const COPY_STEP = 4 * 1024 * 1024;
 /** A worker that dies this many times in a row without finishing a job is not started again. */
 const MAX_CONSECUTIVE_FAILURES = 3;
 const CEK_LENGTH = 32;
+const AES_BLOCK = 16;
 
 interface PendingJob {
   readonly message: CryptoJob;
@@ -149,7 +150,8 @@ export class CryptoWorkerPool implements EnvelopeEngine {
   ): Promise<EncryptedBlob> {
     if (!this.#offloads(plaintext.length)) return this.#inline.encrypt(plaintext, dataKey, library, context);
     const { keyId, algorithm, encryptedKey } = dataKey.wrapped;
-    const data = await movableCopy(plaintext);
+    // Room for the padding: the worker encrypts in place.
+    const data = await movableCopy(plaintext, AES_BLOCK);
     const result = await this.#submit(
       {
         id: this.#nextId++,
@@ -372,9 +374,12 @@ function settle(job: PendingJob, action: () => void): void {
   action();
 }
 
-/** A copy of `view` in an ArrayBuffer of its own (movable), made in steps of COPY_STEP bytes. */
-async function movableCopy(view: Uint8Array): Promise<ArrayBuffer> {
-  const copy = new ArrayBuffer(view.length);
+/**
+ * A copy of `view` in an ArrayBuffer of its own (movable), with `room` spare bytes after it,
+ * made in steps of COPY_STEP bytes.
+ */
+async function movableCopy(view: Uint8Array, room = 0): Promise<ArrayBuffer> {
+  const copy = new ArrayBuffer(view.length + room);
   const target = new Uint8Array(copy);
   for (let position = 0; position < view.length; position += COPY_STEP) {
     if (position > 0) await new Promise<void>((resolve) => setImmediate(resolve));

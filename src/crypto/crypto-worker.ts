@@ -24,7 +24,11 @@ async function run(job: CryptoJob): Promise<CryptoJobResult> {
   const input = Buffer.from(job.data, job.offset, job.length);
   if (job.op === "encrypt") {
     const wrapped = { ...job.wrapped, encryptedKey: Buffer.from(job.wrapped.encryptedKey) };
-    const encrypted = await encryptEnvelope(input, { cek, wrapped }, job.context, { library: job.library });
+    // The moved copy has 16 bytes of room after the plaintext: no second blob-sized buffer.
+    const encrypted = await encryptEnvelope(input, { cek, wrapped }, job.context, {
+      library: job.library,
+      inPlace: true,
+    });
     const { data, offset } = movableBytes(encrypted.body);
     return {
       id: job.id,
@@ -36,7 +40,8 @@ async function run(job: CryptoJob): Promise<CryptoJobResult> {
     };
   }
   const parsed = parseEnvelope(job.metadata, input.length);
-  const plaintext = await decryptEnvelope(input, parsed, cek, job.context);
+  // The worker owns the moved body: the plaintext takes its place.
+  const plaintext = await decryptEnvelope(input, parsed, cek, job.context, { inPlace: true });
   const { data, offset } = movableBytes(plaintext);
   return { id: job.id, ok: true, data, offset, length: plaintext.length };
 }

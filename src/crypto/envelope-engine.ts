@@ -70,9 +70,12 @@ export class InlineEnvelopeEngine implements EnvelopeEngine {
     metadata: Readonly<Record<string, string>>,
     cek: Buffer,
     context: EnvelopeContext,
+    options: DecryptOptions = {},
   ): Promise<Buffer> {
     this.stats.inline++;
-    return decryptEnvelope(body, parseEnvelope(metadata, body.length), cek, context);
+    return decryptEnvelope(body, parseEnvelope(metadata, body.length), cek, context, {
+      inPlace: options.consumeInput === true,
+    });
   }
 
   async close(): Promise<void> {}

@@ -71,6 +71,16 @@ export interface EncryptEnvelopeOptions {
   iv?: Buffer;
   /** KeyWrappingMetadata.EncryptionLibrary (default "OrthancAzureBlobStorage"). */
   library?: string;
+  /**
+   * Write the ciphertext over the plaintext, whose ArrayBuffer must have room for the 1-16
+   * padding bytes after it: for callers that own the plaintext (a crypto worker's moved copy).
+   */
+  inPlace?: boolean;
+}
+
+export interface DecryptEnvelopeOptions {
+  /** Write the plaintext over the ciphertext: for callers that own `body` and drop it after. */
+  inPlace?: boolean;
 }
 
 const CEK_LENGTH = 32;
@@ -302,8 +312,18 @@ async function verifySegments(
   if (!tagsEqual(actual, expected)) throw verificationFailed();
 }
 
-/** AES-256-CBC without padding removal, chunk by chunk into one preallocated output. */
-async function decryptBlocks(cek: Buffer, iv: Buffer, ciphertext: Buffer, pacer: Pacer): Promise<Buffer> {
+/**
+ * AES-256-CBC without padding removal, chunk by chunk into one output: a new buffer, or with
+ * `inPlace` the ciphertext's own memory above one chunk (each chunk is overwritten only after the
+ * cipher has consumed it, and CBC carries its IV inside the cipher): no blob-sized allocation.
+ */
+async function decryptBlocks(
+  cek: Buffer,
+  iv: Buffer,
+  ciphertext: Buffer,
+  pacer: Pacer,
+  inPlace = false,
+): Promise<Buffer> {
   const decipher = createDecipheriv("aes-256-cbc", cek, iv).setAutoPadding(false);
   // One chunk: update()'s own output is the result (no padding is held back), so no copy.
   if (ciphertext.length <= CHUNK_SIZE) {
@@ -313,7 +333,7 @@ async function decryptBlocks(cek: Buffer, iv: Buffer, ciphertext: Buffer, pacer:
     }
     return whole;
   }
-  const output = Buffer.allocUnsafe(ciphertext.length);
+  const output = inPlace ? ciphertext : Buffer.allocUnsafe(ciphertext.length);
   let written = 0;
   for (let position = 0; position < ciphertext.length; position += CHUNK_SIZE) {
     const end = Math.min(position + CHUNK_SIZE, ciphertext.length);
@@ -360,9 +380,20 @@ export async function encryptEnvelope(
   };
   const encryptionData = formatEncryptionData(wrapped, iv, options.library ?? DEFAULT_ENCRYPTION_LIBRARY);
 
+  /* Precondition: in place, the plaintext's memory has room for the padding after it. */
+  if (options.inPlace && plaintext.buffer.byteLength - plaintext.byteOffset < ciphertextLength) {
+    throw new StorageError(
+      "invalid-argument",
+      `Expected room for ${ciphertextLength} bytes to encrypt in place but received ${plaintext.buffer.byteLength - plaintext.byteOffset}`,
+    );
+  }
+
   const kMac = deriveMacKey(cek, iv);
   try {
-    const body = Buffer.allocUnsafe(ciphertextLength);
+    // Chunks are multiples of the AES block, so each update() writes exactly over what it consumed.
+    const body = options.inPlace
+      ? Buffer.from(plaintext.buffer, plaintext.byteOffset, ciphertextLength)
+      : Buffer.allocUnsafe(ciphertextLength);
     const tagger = new SegmentTagger(kMac, body, layout, 0, layout.segmentCount);
     const cipher = createCipheriv("aes-256-cbc", cek, iv);
     const pacer = new Pacer(plaintextLength);
@@ -401,6 +432,7 @@ export async function decryptEnvelope(
   parsed: ParsedEnvelope,
   cek: Buffer,
   context: EnvelopeContext,
+  options: DecryptEnvelopeOptions = {},
 ): Promise<Buffer> {
   checkContext(context);
   checkCek(cek);
@@ -416,7 +448,7 @@ export async function decryptEnvelope(
     kMac.fill(0);
   }
 
-  const output = await decryptBlocks(cek, parsed.iv, body, pacer);
+  const output = await decryptBlocks(cek, parsed.iv, body, pacer, options.inPlace);
   // PKCS#7, and consistent with the authenticated PlaintextLength: Lc - L bytes of value Lc - L.
   const padLength = parsed.ciphertextLength - parsed.plaintextLength;
   let mismatch = 0;

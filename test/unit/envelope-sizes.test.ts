@@ -394,3 +394,59 @@ describe("metadata size budget", () => {
     expect(total).toBeLessThanOrEqual(7020);
   });
 });
+
+describe("in place (a crypto worker's own copy)", () => {
+  const IV = Buffer.alloc(16, 7);
+
+  it.each([
+    ["one chunk", 300 * KiB + 5],
+    ["several chunks", 3 * MiB + 1],
+    ["a whole number of blocks", 2 * MiB],
+  ])("encrypts over the plaintext exactly what a separate output gets: %s", async (_name, length) => {
+    const plaintext = plaintextOf(length);
+    const expected = await encryptEnvelope(plaintext, dataKey, CONTEXT, { iv: IV });
+    const room = Buffer.alloc(length + 16);
+    plaintext.copy(room);
+    const input = room.subarray(0, length);
+
+    const actual = await encryptEnvelope(input, dataKey, CONTEXT, { iv: IV, inPlace: true });
+
+    expect(actual.body.equals(expected.body)).toBe(true);
+    expect(actual.metadata).toEqual(expected.metadata);
+    expect(actual.body.buffer).toBe(room.buffer);
+    expect(actual.body.byteOffset).toBe(room.byteOffset);
+  });
+
+  it("refuses to encrypt in place without room for the padding", async () => {
+    const exact = Buffer.from(new ArrayBuffer(100_000));
+    await expect(encryptEnvelope(exact, dataKey, CONTEXT, { inPlace: true })).rejects.toThrow(
+      "Expected room for 100016 bytes to encrypt in place but received 100000",
+    );
+  });
+
+  it("decrypts over the ciphertext, reusing its memory above one chunk", async () => {
+    const plaintext = plaintextOf(5 * MiB + 3);
+    const blob = await encryptEnvelope(plaintext, dataKey, CONTEXT);
+    const parsed = parseEnvelope(blob.metadata, blob.body.length);
+
+    const decrypted = await decryptEnvelope(blob.body, parsed, dataKey.cek, CONTEXT, { inPlace: true });
+
+    expect(decrypted.equals(plaintext)).toBe(true);
+    expect(decrypted.buffer).toBe(blob.body.buffer);
+  });
+
+  it("still refuses a tampered blob in place, and leaves no plaintext behind", async () => {
+    const plaintext = plaintextOf(3 * MiB);
+    const blob = await encryptEnvelope(plaintext, dataKey, CONTEXT);
+    const parsed = parseEnvelope(blob.metadata, blob.body.length);
+    const last = blob.body.length - 1;
+    blob.body[last] = (blob.body[last] ?? 0) ^ 1;
+    const before = Buffer.from(blob.body);
+
+    await expect(decryptEnvelope(blob.body, parsed, dataKey.cek, CONTEXT, { inPlace: true })).rejects.toThrow(
+      "encrypted blob failed verification",
+    );
+    // Verification comes first: nothing was decrypted over the body.
+    expect(blob.body.equals(before)).toBe(true);
+  });
+});
