@@ -63,6 +63,8 @@ type ConfigName =
   | "plugin-memory"
   | "azurite-plain"
   | "azurite-local-key"
+  | "local-key-inline"
+  | "memory-local-key"
   | "azurite-keyvault"
   | "kv-decay1-pool1";
 
@@ -102,7 +104,7 @@ function needAzurite(azurite: AzuriteInstance | undefined): AzuriteInstance {
   return azurite;
 }
 
-const CONFIGS: ConfigSpec[] = [
+const ALL_CONFIGS: ConfigSpec[] = [
   {
     name: "filesystem",
     description: "Orthanc's own filesystem storage, no plugin (the baseline)",
@@ -117,6 +119,20 @@ const CONFIGS: ConfigSpec[] = [
     azurite: false,
     keyVault: false,
     section: () => memorySection(),
+  },
+  {
+    name: "memory-local-key",
+    description:
+      "plugin, InMemoryStoreForTesting, EncryptionEnabled + LocalKeyFile: the plugin's own cost of encryption, without Azurite",
+    plugin: true,
+    azurite: false,
+    keyVault: false,
+    section: (env) =>
+      pluginSection("UseDevelopmentStorage=true", {
+        InMemoryStoreForTesting: true,
+        EncryptionEnabled: true,
+        LocalKeyFile: env.localKeyFile,
+      }),
   },
   {
     name: "azurite-plain",
@@ -136,6 +152,19 @@ const CONFIGS: ConfigSpec[] = [
       pluginSection(needAzurite(azurite).connectionString, {
         EncryptionEnabled: true,
         LocalKeyFile: env.localKeyFile,
+      }),
+  },
+  {
+    name: "local-key-inline",
+    description: "as azurite-local-key, with CryptoThreads 0 (crypto on the JS thread, no worker threads)",
+    plugin: true,
+    azurite: true,
+    keyVault: false,
+    section: (env, azurite) =>
+      pluginSection(needAzurite(azurite).connectionString, {
+        EncryptionEnabled: true,
+        LocalKeyFile: env.localKeyFile,
+        CryptoThreads: 0,
       }),
   },
   {
@@ -165,6 +194,16 @@ const CONFIGS: ConfigSpec[] = [
       }),
   },
 ];
+
+/** BENCH_CONFIGS=a,b narrows a run to some configurations (experiments); the baseline always runs. */
+const CONFIGS: ConfigSpec[] = ((): ConfigSpec[] => {
+  const wanted = process.env.BENCH_CONFIGS?.split(",").map((name) => name.trim());
+  if (wanted === undefined || wanted.length === 0) return ALL_CONFIGS;
+  const unknown = wanted.filter((name) => !ALL_CONFIGS.some((spec) => spec.name === name));
+  if (unknown.length > 0)
+    throw new Error(`Expected configuration names in BENCH_CONFIGS but received ${unknown.join(", ")}`);
+  return ALL_CONFIGS.filter((spec) => spec.name === "filesystem" || wanted.includes(spec.name));
+})();
 
 type WorkloadId =
   | "ingest-1"
@@ -1362,12 +1401,18 @@ async function main(): Promise<void> {
   const pairs: Array<{ name: string; config: ConfigName; baseline: ConfigName }> = [
     { name: "azurite-local-key vs azurite-plain", config: "azurite-local-key", baseline: "azurite-plain" },
     {
+      name: "azurite-local-key vs local-key-inline",
+      config: "azurite-local-key",
+      baseline: "local-key-inline",
+    },
+    {
       name: "azurite-keyvault vs azurite-local-key",
       config: "azurite-keyvault",
       baseline: "azurite-local-key",
     },
     { name: "kv-decay1-pool1 vs azurite-keyvault", config: "kv-decay1-pool1", baseline: "azurite-keyvault" },
     { name: "azurite-plain vs plugin-memory", config: "azurite-plain", baseline: "plugin-memory" },
+    { name: "memory-local-key vs plugin-memory", config: "memory-local-key", baseline: "plugin-memory" },
   ];
   const comparisons = pairs.map((pair) => ({
     ...pair,

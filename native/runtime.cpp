@@ -541,7 +541,10 @@ void SupervisorMain() {
 
 bool InitializeProcessOnce(int heapLimitMb, std::string* error) {
   if (g_processInitialised) return true;
-  std::vector<std::string> args{"orthanc-azure-blob-storage", "--max-old-space-size=" + std::to_string(heapLimitMb)};
+  // --expose-gc: JS asks for a collection after a big attachment (src/memory-release.ts), so that
+  // its off-heap buffers are freed at once instead of piling up until V8's next heap-driven GC.
+  std::vector<std::string> args{"orthanc-azure-blob-storage", "--max-old-space-size=" + std::to_string(heapLimitMb),
+                                "--expose-gc"};
   // No signal handlers, no stdio changes, no NODE_OPTIONS from the environment: Orthanc owns the process.
   const auto flags = static_cast<node::ProcessInitializationFlags::Flags>(
       node::ProcessInitializationFlags::kNoInitializeV8 |

@@ -1,4 +1,5 @@
 import { describeError, StorageError } from "../errors.ts";
+import { releaseAfterLargeAttachment } from "../memory-release.ts";
 import type { FaultPlan } from "./faults.ts";
 import { type NativeBinding, type NativeRequestHandler, Operation } from "./native-binding.ts";
 import type { CountedOperation, OperationStats } from "./operation-stats.ts";
@@ -104,10 +105,12 @@ export function createRequestHandler(options: RequestHandlerOptions): NativeRequ
       (result) => {
         if (counted !== undefined) stats?.record(counted, true, result.data?.length ?? data?.length ?? 0);
         complete(id, result.status, "", result.data);
+        releaseAfterLargeAttachment(Math.max(result.data?.length ?? 0, data?.length ?? 0));
       },
       (error: unknown) => {
         if (counted !== undefined) stats?.record(counted, false, 0);
         complete(id, statusForError(error), describeError(error));
+        releaseAfterLargeAttachment(data?.length ?? 0);
       },
     );
   };

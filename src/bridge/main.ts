@@ -92,7 +92,10 @@ async function start(): Promise<void> {
     );
     log.info(`key-encryption key: ${wrapper.description}`);
   }
-  const engine = await createEnvelopeEngine(keys !== undefined ? config.runtime.cryptoThreads : 0);
+  const engine = await createEnvelopeEngine(
+    keys !== undefined ? config.runtime.cryptoThreads : 0,
+    config.runtime.cryptoOffloadMinBytes,
+  );
   const codec = new AttachmentCodec({
     encryptWrites: config.encryption.enabled,
     allowUnencryptedReads: config.encryption.allowUnencryptedReads,
@@ -123,7 +126,12 @@ async function start(): Promise<void> {
       encryption: config.encryption.enabled,
       keys: keys?.stats,
       crypto: engine.stats,
-      runtime: { node: process.version, ...native.runtimeInfo() },
+      runtime: {
+        node: process.version,
+        ...native.runtimeInfo(),
+        // --expose-gc from the shim: big attachments are released at once (memory-release.ts).
+        gcExposed: typeof (globalThis as { gc?: unknown }).gc === "function",
+      },
       operations: stats.snapshot(),
     }),
   });
@@ -136,13 +144,13 @@ async function start(): Promise<void> {
 }
 
 /** Crypto worker threads when a key is configured and CryptoThreads > 0, else inline. */
-async function createEnvelopeEngine(threads: number): Promise<EnvelopeEngine> {
+async function createEnvelopeEngine(threads: number, minOffloadBytes: number): Promise<EnvelopeEngine> {
   const source =
     typeof __OABS_CRYPTO_WORKER_SOURCE__ === "string" ? __OABS_CRYPTO_WORKER_SOURCE__ : undefined;
   if (threads === 0 || source === undefined) return new InlineEnvelopeEngine();
-  const pool = new CryptoWorkerPool({ threads, source, logger: createLogger("crypto") });
+  const pool = new CryptoWorkerPool({ threads, source, minOffloadBytes, logger: createLogger("crypto") });
   if (await pool.start()) {
-    log.info(`crypto: ${threads} worker thread(s)`);
+    log.info(`crypto: ${threads} worker thread(s) for blobs of ${minOffloadBytes} bytes or more`);
     return pool;
   }
   return new InlineEnvelopeEngine();

@@ -88,6 +88,8 @@ export const CONFIGURATION_KEYS = [
   "UploadConcurrency",
   /** Integer 0-64 [the number of CPUs, at most 4]. Worker threads for encryption and decryption; 0 runs them on the JS thread. */
   "CryptoThreads",
+  /** Integer 0-1048576 [1024]. Blobs of at least this many KiB go to the crypto worker threads; smaller ones are encrypted on the JS thread, where moving them would cost more than it saves. */
+  "CryptoOffloadMinKB",
   /** Integer 256-65536 [2048]. V8 heap limit of the embedded runtime, in MiB. */
   "JavaScriptHeapLimitMB",
   /** Number of seconds, 1-3600 [30]. A JS thread silent this long (busy loop) is terminated and restarted. */
@@ -124,6 +126,7 @@ export const CONFIGURATION_DEFAULTS = {
   UploadConcurrency: 4,
   JavaScriptHeapLimitMB: 2048,
   WatchdogTimeoutSeconds: 30,
+  CryptoOffloadMinKB: 1024,
   EnableTestingEndpoints: false,
   InMemoryStoreForTesting: false,
 } as const;
@@ -253,6 +256,7 @@ function parseEnabledSection(section: Record<string, unknown>, issues: Issues): 
   }
 
   const cryptoThreads = integer("CryptoThreads", 0, 64) ?? defaultCryptoThreads();
+  const cryptoOffloadMinKb = integer("CryptoOffloadMinKB", 0, 1_048_576) ?? D.CryptoOffloadMinKB;
   const heapLimitMb = integer("JavaScriptHeapLimitMB", 256, 65_536) ?? D.JavaScriptHeapLimitMB;
   const watchdogTimeoutSeconds = number("WatchdogTimeoutSeconds", 1, false, 3600) ?? D.WatchdogTimeoutSeconds;
   const enableTestingEndpoints = boolean("EnableTestingEndpoints") ?? D.EnableTestingEndpoints;
@@ -284,7 +288,12 @@ function parseEnabledSection(section: Record<string, unknown>, issues: Issues): 
       ...(localKey === undefined ? {} : { localKey }),
       ...(keyVault === undefined ? {} : { keyVault }),
     },
-    runtime: { heapLimitMb, watchdogTimeoutMs: secondsToMs(watchdogTimeoutSeconds), cryptoThreads },
+    runtime: {
+      heapLimitMb,
+      watchdogTimeoutMs: secondsToMs(watchdogTimeoutSeconds),
+      cryptoThreads,
+      cryptoOffloadMinBytes: cryptoOffloadMinKb * 1024,
+    },
     testing: { enableTestingEndpoints, inMemoryStore },
   };
 }
@@ -544,6 +553,7 @@ export function describeConfiguration(config: PluginConfig): string {
     `uploadConcurrency=${requests.uploadConcurrency}`,
     `encryption=${describeEncryption(encryption)}`,
     `cryptoThreads=${config.runtime.cryptoThreads}`,
+    `cryptoOffloadMinBytes=${config.runtime.cryptoOffloadMinBytes}`,
     `heapLimitMb=${config.runtime.heapLimitMb}`,
     `watchdogTimeoutMs=${config.runtime.watchdogTimeoutMs}`,
     `testingEndpoints=${config.testing.enableTestingEndpoints}`,

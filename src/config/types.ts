@@ -108,6 +108,8 @@ export interface PluginConfig {
     readonly watchdogTimeoutMs: number;
     /** Worker threads for envelope crypto; 0 = on the JS thread. */
     readonly cryptoThreads: number;
+    /** Whole blobs of at least this many bytes are encrypted/decrypted on a worker. */
+    readonly cryptoOffloadMinBytes: number;
   };
   readonly testing: {
     /** Enables /azure-blob-storage/testing/* fault-injection routes. Never in production. */

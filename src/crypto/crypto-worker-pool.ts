@@ -43,7 +43,7 @@ export interface CryptoWorkerPoolOptions {
   logger?: Logger;
 }
 
-const DEFAULT_MIN_OFFLOAD_BYTES = 64 * 1024;
+const DEFAULT_MIN_OFFLOAD_BYTES = 1024 * 1024;
 const COPY_STEP = 4 * 1024 * 1024;
 /** A worker that dies this many times in a row without finishing a job is not started again. */
 const MAX_CONSECUTIVE_FAILURES = 3;

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { isStorageError } from "../errors.ts";
+import { releaseAfterLargeAttachment } from "../memory-release.ts";
 import type {
   CryptoJob,
   CryptoJobResult,
@@ -48,7 +49,11 @@ async function run(job: CryptoJob): Promise<CryptoJobResult> {
 
 port.on("message", (job: CryptoJob) => {
   run(job).then(
-    (result) => port.postMessage(result, result.ok ? [result.data] : []),
+    (result) => {
+      port.postMessage(result, result.ok ? [result.data] : []);
+      // The 1 MiB chunk outputs of a big job are garbage now.
+      releaseAfterLargeAttachment(job.length);
+    },
     (error: unknown) => {
       const failure: CryptoJobResult = isStorageError(error)
         ? { id: job.id, ok: false, code: error.code, message: error.message }

@@ -94,6 +94,8 @@ beforeAll(async () => {
       LocalKeyFile: keyFile,
       KeyDecayCount: 5,
       CryptoThreads: 2,
+      // Below the 1 MiB default, so that every test here also runs the worker path.
+      CryptoOffloadMinKB: 64,
       EnableTestingEndpoints: true,
     }),
   });

@@ -35,7 +35,7 @@ let orthanc: OrthancInstance;
 let container: ContainerClient;
 
 interface StatusBody {
-  runtime: { restarts: number; generation: number };
+  runtime: { restarts: number; generation: number; gcExposed?: boolean };
   operations: Record<
     "create" | "readWhole" | "readRange" | "remove",
     { calls: number; failures: number; bytes: number }
@@ -328,6 +328,10 @@ describe("failures are contained", () => {
     const ct = generateCt({ seed: 50 + after.runtime.generation });
     const { ID } = await uploadInstance(orthanc.url, ct.bytes);
     expect(Buffer.compare(await getBuffer(`${orthanc.url}/instances/${ID}/file`), ct.bytes)).toBe(0);
+  });
+
+  it("runs JS with gc exposed, so that big attachments are released at once", async () => {
+    expect((await status()).runtime.gcExposed).toBe(true);
   });
 
   it("keeps JS away from signals, the working directory, forks and abort", async () => {

@@ -153,6 +153,7 @@ describe("a minimal valid configuration", () => {
           heapLimitMb: 2048,
           watchdogTimeoutMs: 30_000,
           cryptoThreads: Math.max(1, Math.min(4, availableParallelism())),
+          cryptoOffloadMinBytes: 1024 * 1024,
         },
         testing: { enableTestingEndpoints: false, inMemoryStore: false },
       },
@@ -176,6 +177,7 @@ describe("a minimal valid configuration", () => {
         JavaScriptHeapLimitMB: 256,
         WatchdogTimeoutSeconds: 5,
         CryptoThreads: 0,
+        CryptoOffloadMinKB: 64,
         EnableTestingEndpoints: true,
         EncryptionEnabled: false,
         KeyDecayCount: 1,
@@ -218,7 +220,7 @@ describe("a minimal valid configuration", () => {
           maxConcurrentRequests: 8,
         },
       },
-      runtime: { heapLimitMb: 256, watchdogTimeoutMs: 5000, cryptoThreads: 0 },
+      runtime: { heapLimitMb: 256, watchdogTimeoutMs: 5000, cryptoThreads: 0, cryptoOffloadMinBytes: 65_536 },
       testing: { enableTestingEndpoints: true, inMemoryStore: false },
     } satisfies PluginConfig);
   });
@@ -464,6 +466,8 @@ describe("range errors", () => {
     ["CryptoThreads", -1, "an integer from 0 to 64"],
     ["CryptoThreads", 65, "an integer from 0 to 64"],
     ["CryptoThreads", 1.5, "an integer from 0 to 64"],
+    ["CryptoOffloadMinKB", -1, "an integer from 0 to 1048576"],
+    ["CryptoOffloadMinKB", 1048577, "an integer from 0 to 1048576"],
     ["KeyDecayCount", -1, "an integer of 1 or more"],
     ["KeyDecayCount", 2.5, "an integer of 1 or more"],
     ["KeyPoolSize", -1, "an integer of 0 or more"],
@@ -938,7 +942,7 @@ describe("describeConfiguration", () => {
         "retryDelayMs=200..10000, operationTimeoutMs=120000, maxConcurrentRequests=32, " +
         "singleUploadThresholdBytes=33554432, uploadBlockSizeBytes=8388608, uploadConcurrency=4, " +
         "encryption=off(keyDecayCount=1000, keyMaxAgeMs=3600000, keyPoolSize=1000, keyPoolTtlMs=3600000, allowUnencryptedReads=false), " +
-        `cryptoThreads=${Math.max(1, Math.min(4, availableParallelism()))}, heapLimitMb=2048, watchdogTimeoutMs=30000, testingEndpoints=false`,
+        `cryptoThreads=${Math.max(1, Math.min(4, availableParallelism()))}, cryptoOffloadMinBytes=1048576, heapLimitMb=2048, watchdogTimeoutMs=30000, testingEndpoints=false`,
     );
   });
 
