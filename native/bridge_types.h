@@ -44,6 +44,12 @@ struct Request {
   OrthancPluginMemoryBuffer64* target = nullptr;
   // Rest answer body, or the bytes an Echo sent back (small, copied).
   std::string restOutput;
+  // readWhole of a big attachment: JS's result buffer, which the Orthanc thread copies into
+  // `target` itself so that the JS thread is not held by a blob-sized memcpy. `keepAlive` (an
+  // opaque napi_ref) holds the buffer until then; only the JS thread may delete it.
+  const uint8_t* resultData = nullptr;
+  size_t resultSize = 0;
+  void* keepAlive = nullptr;
 
   // Completion, guarded by mutex.
   uint64_t id = 0;

@@ -54,6 +54,9 @@ constexpr milliseconds kGracePeriod{5000};
 // How long a new call waits for a restarting runtime before failing.
 constexpr milliseconds kWaitForRuntime{15000};
 constexpr milliseconds kSupervisorTick{500};
+// readWhole results from this size on are copied into Orthanc's buffer by the waiting Orthanc
+// thread, not by the JS thread, which serves every other call meanwhile.
+constexpr size_t kOffThreadCopyMinBytes = 256 * 1024;
 
 // Runs as an embedder "main script": loads the bundle linked into the .so as CommonJS.
 constexpr const char* kBootstrap = R"JS(
@@ -75,7 +78,8 @@ int64_t NowMs() {
 struct Session;
 
 struct Task {
-  enum class Kind { Dispatch, Ping } kind;
+  // Release: delete a readWhole result's keepAlive reference once its copy is done.
+  enum class Kind { Dispatch, Ping, Release } kind;
   std::shared_ptr<Request> request;
 };
 
@@ -101,6 +105,9 @@ struct Session {
   std::atomic<bool> acceptingFlag{false};  // lock-free hint for waiters
   std::atomic<int64_t> lastActivityMs{0};
   std::atomic<bool> heapLimitHit{false};
+  // readWhole results that Orthanc threads are copying out of JS memory: the environment (and
+  // with it that memory) is not freed while this is above zero.
+  std::atomic<int> copiesInFlight{0};
 
   Napi::FunctionReference handler;  // JS thread only
 };
@@ -286,6 +293,17 @@ Napi::Value Complete(const Napi::CallbackInfo& info) {
   if (status == BridgeStatus::Ok) {
     switch (request->op) {
       case Operation::ReadWhole:
+        if (hasData && size >= kOffThreadCopyMinBytes) {
+          // The waiting Orthanc thread copies it (CallRuntime); the JS thread moves on.
+          napi_ref keepAlive = nullptr;
+          if (napi_create_reference(env, info[3], 1, &keepAlive) == napi_ok) {
+            request->resultData = data;
+            request->resultSize = size;
+            request->keepAlive = keepAlive;
+            session->copiesInFlight.fetch_add(1);
+            break;
+          }
+        }
         if (!hasData) {
           status = BridgeStatus::Failure;
           message = "internal error: readWhole completed without data";
@@ -367,6 +385,10 @@ void CallJs(Napi::Env env, Napi::Function /*unused*/, Session* session, Task* ra
   if (env == nullptr || session == nullptr) return;  // teardown: CloseSession fails the request
   session->lastActivityMs = NowMs();
   if (task->kind == Task::Kind::Ping) return;
+  if (task->kind == Task::Kind::Release) {
+    napi_delete_reference(env, static_cast<napi_ref>(task->request->keepAlive));
+    return;
+  }
 
   Request& request = *task->request;
   try {
@@ -488,6 +510,8 @@ void RunEnvironment() {
   }
   ReportInitialOutcome(false, "the JavaScript runtime stopped before it was ready: " + reason);
   if (!g.stopping) LogWarning("the JavaScript runtime stopped: " + reason);
+  // Orthanc threads may still be copying results out of this environment's memory.
+  while (session->copiesInFlight.load() > 0) std::this_thread::sleep_for(milliseconds(1));
   setup.reset();
 }
 
@@ -643,6 +667,28 @@ void StopRuntime(milliseconds drainTimeout) {
   g.running = false;
 }
 
+// On the Orthanc thread: copies a big readWhole result out of JS memory (kept alive by
+// keepAlive, and the environment by copiesInFlight), then has the JS thread drop the reference.
+Result CopyResultOut(const std::shared_ptr<Session>& session, const std::shared_ptr<Request>& request) {
+  Result result = request->result;
+  if (OrthancPluginCreateMemoryBuffer64(g_context, request->target, request->resultSize) !=
+      OrthancPluginErrorCode_Success) {
+    result = Result{BridgeStatus::Failure,
+                    "cannot allocate " + std::to_string(request->resultSize) + " bytes for the attachment"};
+  } else {
+    std::memcpy(request->target->data, request->resultData, request->resultSize);
+  }
+  {
+    std::lock_guard<std::mutex> lock(session->mutex);
+    // A closed session frees its references with the environment.
+    if (!session->accepting || session->tsfn.NonBlockingCall(new Task{Task::Kind::Release, request}) != napi_ok) {
+      request->keepAlive = nullptr;
+    }
+  }
+  session->copiesInFlight.fetch_sub(1);
+  return result;
+}
+
 Result CallRuntime(const std::shared_ptr<Request>& request) {
   std::shared_ptr<Session> session;
   {
@@ -684,7 +730,9 @@ Result CallRuntime(const std::shared_ptr<Request>& request) {
     return Result{BridgeStatus::Timeout,
                   "no answer from the JavaScript runtime within " + std::to_string(deadline.count() / 1000) + " s"};
   }
-  return request->result;
+  if (request->keepAlive == nullptr) return request->result;
+  lock.unlock();
+  return CopyResultOut(session, request);
 }
 
 }  // namespace oabs

@@ -330,6 +330,39 @@ describe("failures are contained", () => {
     expect(Buffer.compare(await getBuffer(`${orthanc.url}/instances/${ID}/file`), ct.bytes)).toBe(0);
   });
 
+  it("serves big reads (copied out by Orthanc's threads) byte-identical, also across a runtime restart", async () => {
+    const cts = [60, 61, 62].map((seed) => generateCt({ seed }));
+    const ids: string[] = [];
+    for (const ct of cts) ids.push((await uploadInstance(orthanc.url, ct.bytes)).ID);
+    const readAll = () =>
+      Promise.all(
+        Array.from({ length: 30 }, async (_, index) => {
+          const which = index % cts.length;
+          const response = await fetch(`${orthanc.url}/instances/${ids[which]}/file`);
+          return { which, status: response.status, body: Buffer.from(await response.arrayBuffer()) };
+        }),
+      );
+    const exact = (result: { which: number; body: Buffer }) =>
+      Buffer.compare(result.body, cts[result.which]?.bytes ?? Buffer.alloc(0)) === 0;
+
+    const concurrent = await readAll();
+    expect(concurrent.map((result) => result.status === 200 && exact(result))).toEqual(
+      concurrent.map(() => true),
+    );
+
+    const before = await status();
+    const during = readAll();
+    await postJson(`${orthanc.url}/azure-blob-storage/testing/faults`, { fault: "throw" });
+    // A read caught by the restart fails cleanly; every read that succeeds is exact.
+    for (const result of await during) if (result.status === 200) expect(exact(result)).toBe(true);
+    await waitFor(async () => {
+      const s = await status().catch(() => undefined);
+      return s !== undefined && s.runtime.generation > before.runtime.generation ? s : undefined;
+    }, 60_000);
+    const after = await readAll();
+    expect(after.map((result) => result.status === 200 && exact(result))).toEqual(after.map(() => true));
+  });
+
   it("runs JS with gc exposed, so that big attachments are released at once", async () => {
     expect((await status()).runtime.gcExposed).toBe(true);
   });
