@@ -24,6 +24,9 @@ const char* OperationName(Operation op);
 // Keep in step with src/bridge/status.ts.
 enum class BridgeStatus : int { Ok = 0, NotFound = 1, Integrity = 2, Timeout = 3, Failure = 4 };
 
+// Spare bytes after a create input: room for the AES-CBC padding (one block).
+constexpr size_t kInputRoom = 16;
+
 struct Result {
   BridgeStatus status = BridgeStatus::Failure;
   std::string message;
@@ -36,7 +39,8 @@ struct Request {
   uint64_t offset = 0;
   uint64_t length = 0;  // readRange: bytes wanted (== target->size)
 
-  // create / Rest / Echo body: a private copy, handed to JS as an external Buffer.
+  // create / Rest / Echo body: a private copy, handed to JS as a Buffer. A create input has
+  // kInputRoom spare bytes after it, so that a crypto worker can encrypt it in place.
   std::unique_ptr<uint8_t[]> input;
   size_t inputSize = 0;
 

@@ -137,7 +137,7 @@ OrthancPluginErrorCode StorageCreate(const char* uuid, const void* content, int6
     // it back from JS, so JS gets a private copy.
     request->inputSize = static_cast<size_t>(size);
     if (size > 0) {
-      request->input.reset(new uint8_t[request->inputSize]);
+      request->input.reset(new uint8_t[request->inputSize + kInputRoom]);
       std::memcpy(request->input.get(), content, request->inputSize);
     }
     return Finish(*request, CallRuntime(request));

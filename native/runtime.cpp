@@ -5,6 +5,7 @@
 
 // node.h first: its node_version.h sets NAPI_VERSION, which napi.h would otherwise default.
 #include <node.h>
+#include <node_buffer.h>
 #include <v8.h>
 
 #include <napi.h>
@@ -380,6 +381,21 @@ napi_value RegisterBinding(napi_env rawEnv, napi_value rawExports) {
 
 // ---- JS thread --------------------------------------------------------------------------
 
+// A Buffer over a create input copied on the Orthanc thread (`owned`, capacity bytes), which JS
+// may move to a crypto worker: a Node-API external buffer is marked untransferable by Node, so
+// this one is a plain V8 backing store instead. V8 frees it with delete[] once unreferenced.
+Napi::Value MovableInput(Napi::Env env, v8::Isolate* isolate, uint8_t* owned, size_t size, size_t capacity) {
+  std::shared_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
+      owned, capacity, [](void* bytes, size_t, void*) { delete[] static_cast<uint8_t*>(bytes); }, nullptr);
+  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, std::move(store));
+  v8::Local<v8::Uint8Array> view;
+  if (!node::Buffer::New(isolate, buffer, 0, size).ToLocal(&view)) {
+    throw Napi::Error::New(env, "cannot wrap the attachment in a Buffer");
+  }
+  // A Node-API value is the address of a V8 local (v8impl::JsValueFromV8LocalValue in Node).
+  return Napi::Value(env, reinterpret_cast<napi_value>(*view));
+}
+
 void CallJs(Napi::Env env, Napi::Function /*unused*/, Session* session, Task* rawTask) {
   std::unique_ptr<Task> task(rawTask);
   if (env == nullptr || session == nullptr) return;  // teardown: CloseSession fails the request
@@ -393,7 +409,10 @@ void CallJs(Napi::Env env, Napi::Function /*unused*/, Session* session, Task* ra
   Request& request = *task->request;
   try {
     Napi::Value data = env.Undefined();
-    if (request.op == Operation::Create || request.op == Operation::Rest || request.op == Operation::Echo) {
+    if (request.op == Operation::Create && request.inputSize > 0) {
+      data = MovableInput(env, session->isolate, request.input.release(), request.inputSize,
+                          request.inputSize + kInputRoom);
+    } else if (request.op == Operation::Create || request.op == Operation::Rest || request.op == Operation::Echo) {
       if (request.inputSize > 0) {
         // The copy made on the Orthanc thread becomes JS-owned; freed by the GC.
         uint8_t* bytes = request.input.release();

@@ -7,7 +7,13 @@ import { BridgeStatus, statusForError } from "./status.ts";
 
 /** What the bridge needs from the storage service. */
 export interface StorageOperations {
-  create(uuid: string, contentType: number, data: Buffer): Promise<void>;
+  /** `consumeInput`: `data` is handed over (encryption may reuse its memory). */
+  create(
+    uuid: string,
+    contentType: number,
+    data: Buffer,
+    options?: { consumeInput?: boolean },
+  ): Promise<void>;
   readWhole(uuid: string, contentType: number): Promise<Buffer>;
   readRange(uuid: string, contentType: number, offset: number, length: number): Promise<Buffer>;
   remove(uuid: string, contentType: number): Promise<void>;
@@ -64,7 +70,8 @@ export function createRequestHandler(options: RequestHandlerOptions): NativeRequ
     if (operation !== Operation.Rest) faults?.takeFailure();
     switch (operation) {
       case Operation.Create:
-        await storage.create(uuid, contentType, data ?? Buffer.alloc(0));
+        // The input is the shim's private copy: encryption may take it over.
+        await storage.create(uuid, contentType, data ?? Buffer.alloc(0), { consumeInput: true });
         return { status: BridgeStatus.Ok };
       case Operation.ReadWhole:
         return { status: BridgeStatus.Ok, data: await storage.readWhole(uuid, contentType) };
@@ -101,16 +108,18 @@ export function createRequestHandler(options: RequestHandlerOptions): NativeRequ
     }
     if (operation !== Operation.Rest && faults?.takeHang() === true) return; // never completes
     const counted = COUNTED[operation];
+    // Read now: a create's input may be moved to a crypto worker, which empties `data`.
+    const inputLength = data?.length ?? 0;
     perform(operation, uuid, contentType, offset, length, data).then(
       (result) => {
-        if (counted !== undefined) stats?.record(counted, true, result.data?.length ?? data?.length ?? 0);
+        if (counted !== undefined) stats?.record(counted, true, result.data?.length ?? inputLength);
         complete(id, result.status, "", result.data);
-        releaseAfterLargeAttachment(Math.max(result.data?.length ?? 0, data?.length ?? 0));
+        releaseAfterLargeAttachment(Math.max(result.data?.length ?? 0, inputLength));
       },
       (error: unknown) => {
         if (counted !== undefined) stats?.record(counted, false, 0);
         complete(id, statusForError(error), describeError(error));
-        releaseAfterLargeAttachment(data?.length ?? 0);
+        releaseAfterLargeAttachment(inputLength);
       },
     );
   };

@@ -14,7 +14,6 @@
 import { Worker } from "node:worker_threads";
 import { StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import type { OperationOptions } from "../storage/blob-store.ts";
 import {
   type CryptoJob,
   type CryptoJobResult,
@@ -26,8 +25,10 @@ import type { DataKey } from "./data-key.ts";
 import type { EncryptedBlob, EnvelopeContext } from "./envelope.ts";
 import {
   type DecryptOptions,
+  type EncryptOptions,
   type EnvelopeEngine,
   type EnvelopeEngineStats,
+  hasPaddingRoom,
   InlineEnvelopeEngine,
 } from "./envelope-engine.ts";
 
@@ -146,18 +147,23 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     dataKey: DataKey,
     library: string,
     context: EnvelopeContext,
-    options: OperationOptions = {},
+    options: EncryptOptions = {},
   ): Promise<EncryptedBlob> {
-    if (!this.#offloads(plaintext.length)) return this.#inline.encrypt(plaintext, dataKey, library, context);
+    if (!this.#offloads(plaintext.length)) {
+      return this.#inline.encrypt(plaintext, dataKey, library, context, options);
+    }
     const { keyId, algorithm, encryptedKey } = dataKey.wrapped;
-    // Room for the padding: the worker encrypts in place.
-    const data = await movableCopy(plaintext, AES_BLOCK);
+    // The worker encrypts in place: a handed-over input with room for the padding moves as it
+    // is (the plugin's create inputs have that room); anything else is copied with room.
+    const moved =
+      options.consumeInput && hasPaddingRoom(plaintext) ? movableBytes(plaintext, false) : undefined;
+    const { data, offset } = moved ?? { data: await movableCopy(plaintext, AES_BLOCK), offset: 0 };
     const result = await this.#submit(
       {
         id: this.#nextId++,
         op: "encrypt",
         data,
-        offset: 0,
+        offset,
         length: plaintext.length,
         context: { uuid: context.uuid, contentType: context.contentType },
         wrapped: { keyId, algorithm, encryptedKey: new Uint8Array(encryptedKey) },

@@ -6,12 +6,22 @@
 import type { OperationOptions } from "../storage/blob-store.ts";
 import type { DataKey } from "./data-key.ts";
 import {
+  ciphertextLengthFor,
   decryptEnvelope,
   type EncryptedBlob,
   type EnvelopeContext,
   encryptEnvelope,
   parseEnvelope,
 } from "./envelope.ts";
+
+export interface EncryptOptions extends OperationOptions {
+  /**
+   * The caller hands `plaintext` over: an engine may encrypt over it (when its ArrayBuffer has
+   * room for the padding) or move it to another thread, instead of copying it. The caller must
+   * not read it afterwards.
+   */
+  consumeInput?: boolean;
+}
 
 export interface DecryptOptions extends OperationOptions {
   /**
@@ -28,7 +38,7 @@ export interface EnvelopeEngine {
     dataKey: DataKey,
     library: string,
     context: EnvelopeContext,
-    options?: OperationOptions,
+    options?: EncryptOptions,
   ): Promise<EncryptedBlob>;
   /** Verifies, then decrypts a whole envelope blob (`metadata` as stored with it). */
   decrypt(
@@ -60,9 +70,11 @@ export class InlineEnvelopeEngine implements EnvelopeEngine {
     dataKey: DataKey,
     library: string,
     context: EnvelopeContext,
+    options: EncryptOptions = {},
   ): Promise<EncryptedBlob> {
     this.stats.inline++;
-    return encryptEnvelope(plaintext, dataKey, context, { library });
+    const inPlace = options.consumeInput === true && hasPaddingRoom(plaintext);
+    return encryptEnvelope(plaintext, dataKey, context, { library, inPlace });
   }
 
   async decrypt(
@@ -79,4 +91,9 @@ export class InlineEnvelopeEngine implements EnvelopeEngine {
   }
 
   async close(): Promise<void> {}
+}
+
+/** True when `view`'s ArrayBuffer has room after it for the AES-CBC padding of an in-place encrypt. */
+export function hasPaddingRoom(view: Uint8Array): boolean {
+  return view.buffer.byteLength - view.byteOffset >= ciphertextLengthFor(view.length);
 }

@@ -13,7 +13,7 @@ import {
   parseEnvelope,
   planRange,
 } from "../crypto/envelope.ts";
-import { type EnvelopeEngine, InlineEnvelopeEngine } from "../crypto/envelope-engine.ts";
+import { type EncryptOptions, type EnvelopeEngine, InlineEnvelopeEngine } from "../crypto/envelope-engine.ts";
 import type { WrappedKey } from "../crypto/key-wrapper.ts";
 import { StorageError } from "../errors.ts";
 import { PLUGIN_LIBRARY } from "../version.ts";
@@ -72,10 +72,14 @@ export class AttachmentCodec {
     return this.#encryptWrites;
   }
 
+  /**
+   * The blob for an attachment. With `consumeInput`, encryption may take `data` over (encrypt
+   * over it, or move it to a crypto worker): the caller must not read `data` afterwards.
+   */
   async encode(
     data: Buffer,
     context: EnvelopeContext,
-    options: OperationOptions = {},
+    options: EncryptOptions = {},
   ): Promise<EncodedAttachment> {
     const common = { orthanc_uuid: context.uuid, orthanc_content_type: String(context.contentType) };
     const keys = this.#keys;

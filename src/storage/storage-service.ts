@@ -63,12 +63,13 @@ export class StorageService {
   /**
    * Stores an attachment. Idempotent: when the blob already exists with identical bytes (a
    * retry after a lost response) this succeeds; different bytes are never overwritten.
+   * With `consumeInput` the caller hands `data` over (encryption may reuse its memory).
    */
   async create(
     uuid: string,
     contentType: number,
     data: Buffer,
-    options: OperationOptions = {},
+    options: OperationOptions & { consumeInput?: boolean } = {},
   ): Promise<void> {
     const name = this.blobName(uuid, contentType);
     if (!Buffer.isBuffer(data)) {
@@ -76,20 +77,26 @@ export class StorageService {
     }
     const context = { uuid, contentType };
     await this.#run("create", name, options, async (abortSignal) => {
-      const encoded = await this.#codec.encode(data, context, { abortSignal });
+      const encoded = await this.#codec.encode(data, context, {
+        abortSignal,
+        consumeInput: options.consumeInput === true,
+      });
       try {
         await this.#store.create(name, encoded.body, { metadata: encoded.metadata, abortSignal });
         return;
       } catch (error) {
         if (!(error instanceof StorageError && error.code === "already-exists")) throw error;
       }
-      // A retry after a lost response finds its own blob: same attachment bytes once decoded
-      // (an encrypted retry has a fresh IV, so the stored bytes themselves differ).
+      // A retry after a lost response finds its own blob: the very bytes just sent (an SDK
+      // retry resends them), or, when `data` was not handed over to encryption (which may have
+      // overwritten or moved it), the same attachment once decoded (a fresh IV differs).
       const existing = await this.#store.read(name, { abortSignal });
-      const stored = await this.#codec
-        .decode(existing, context, name, { abortSignal })
-        .catch(() => undefined);
-      if (stored?.equals(data) === true) {
+      const sameBlob = existing.data.equals(encoded.body);
+      const stored =
+        sameBlob || options.consumeInput === true
+          ? undefined
+          : await this.#codec.decode(existing, context, name, { abortSignal }).catch(() => undefined);
+      if (sameBlob || stored?.equals(data) === true) {
         this.#logger.info(
           `create ${name}: an identical blob is already stored (a retry after a lost response?); treating it as success`,
         );
