@@ -184,7 +184,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     context: EnvelopeContext,
     options: DecryptOptions = {},
   ): Promise<Buffer> {
-    if (!this.#offloads(body.length)) return this.#inline.decrypt(body, metadata, cek, context);
+    if (!this.#offloads(body.length)) return this.#inline.decrypt(body, metadata, cek, context, options);
     const moved = options.consumeInput ? movableBytes(body, false) : undefined;
     const { data, offset } = moved ?? { data: await movableCopy(body), offset: 0 };
     const result = await this.#submit(
