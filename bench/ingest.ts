@@ -268,6 +268,9 @@ interface Measurement {
   mbPerSecond: number | null;
   p50Ms: number | null;
   p99Ms: number | null;
+  /** CPU time per instance of Orthanc (the plugin included) and of Azurite, during the workload. */
+  orthancCpuMsPerInstance: number | null;
+  azuriteCpuMsPerInstance: number | null;
   /** Storage-area operations per instance, from the plugin's status counters (null: no plugin). */
   storeRequestsPerInstance: number | null;
   storeOperations: Record<Operation, { calls: number; failures: number; bytes: number }> | null;
@@ -293,6 +296,10 @@ function percentile(sorted: number[], p: number): number | null {
   if (sorted.length === 0) return null;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
   return sorted[index] ?? null;
+}
+
+function delta(after: number | null, before: number | null): number | null {
+  return after === null || before === null ? null : after - before;
 }
 
 function round3(value: number): number {
@@ -411,7 +418,25 @@ interface RunContext {
   round: number;
   orthanc: OrthancInstance;
   vault: KeyVaultEmulator;
+  azurite: AzuriteInstance | undefined;
 }
+
+/** CPU time (user + system) a process has used so far, in ms; null when unreadable. */
+function cpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_SECOND : null;
+  } catch {
+    return null;
+  }
+}
+
+/** sysconf(_SC_CLK_TCK) on Linux. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 async function measure(
   context: RunContext,
@@ -423,7 +448,11 @@ async function measure(
   const { spec, orthanc, vault } = context;
   const statusBefore = spec.plugin ? await pluginStatus(orthanc) : undefined;
   const vaultBefore = spec.keyVault ? vault.stats() : undefined;
+  const orthancCpuBefore = cpuMs(orthanc.pid);
+  const azuriteCpuBefore = cpuMs(context.azurite?.pid);
   const { wallMs, latencies } = await run();
+  const orthancCpu = delta(cpuMs(orthanc.pid), orthancCpuBefore);
+  const azuriteCpu = delta(cpuMs(context.azurite?.pid), azuriteCpuBefore);
   const vaultAfter = spec.keyVault ? vault.stats() : undefined;
   const statusAfter = spec.plugin ? await pluginStatus(orthanc) : undefined;
 
@@ -469,6 +498,8 @@ async function measure(
     mbPerSecond: withBytes ? round3(bytes / MB / seconds) : null,
     p50Ms: p50 === null ? null : round3(p50),
     p99Ms: p99 === null ? null : round3(p99),
+    orthancCpuMsPerInstance: orthancCpu === null ? null : round3(orthancCpu / count),
+    azuriteCpuMsPerInstance: azuriteCpu === null ? null : round3(azuriteCpu / count),
     storeRequestsPerInstance,
     storeOperations,
     keyCache,
@@ -522,7 +553,7 @@ async function runConfiguration(
       ...(spec.plugin ? { plugins: [PLUGIN_PATH] } : {}),
       azureBlobStorage: spec.section?.(shared, azurite),
     });
-    const context: RunContext = { spec, round, orthanc, vault: shared.vault };
+    const context: RunContext = { spec, round, orthanc, vault: shared.vault, azurite };
 
     // Warm-up (not measured): first connections, first data key, JIT.
     const warm = await uploadAll(orthanc, corpora.warmup, 1);
@@ -955,6 +986,8 @@ const METRICS = [
   "mbPerSecond",
   "p50Ms",
   "p99Ms",
+  "orthancCpuMsPerInstance",
+  "azuriteCpuMsPerInstance",
   "storeRequestsPerInstance",
   "keyVaultCalls",
 ] as const;

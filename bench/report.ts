@@ -42,7 +42,14 @@ interface Aggregate {
   workload: string;
   rounds: number;
   metrics: Record<
-    "instancesPerSecond" | "mbPerSecond" | "p50Ms" | "p99Ms" | "storeRequestsPerInstance" | "keyVaultCalls",
+    | "instancesPerSecond"
+    | "mbPerSecond"
+    | "p50Ms"
+    | "p99Ms"
+    | "orthancCpuMsPerInstance"
+    | "azuriteCpuMsPerInstance"
+    | "storeRequestsPerInstance"
+    | "keyVaultCalls",
     Summary | null
   >;
   storeOperationsPerInstance: Record<string, number> | null;
@@ -282,6 +289,28 @@ function throughputSvg(report: IngestReport): string {
 // The document
 // ---------------------------------------------------------------------------------------
 
+/** Where the CPU goes, per instance: Orthanc (the plugin, its JS thread and crypto workers included) and Azurite. */
+function cpuSection(ingest: IngestReport): string {
+  const workloads = ["ingest-4", "file-4"];
+  const rows: string[][] = [];
+  for (const result of ingest.results) {
+    if (!workloads.includes(result.workload)) continue;
+    const orthanc = result.metrics.orthancCpuMsPerInstance ?? null;
+    const azurite = result.metrics.azuriteCpuMsPerInstance ?? null;
+    const total = orthanc === null ? null : orthanc.median + (azurite === null ? 0 : azurite.median);
+    rows.push([result.config, result.workload, range(orthanc, 2), range(azurite, 2), fmt(total, 2)]);
+  }
+  if (rows.length === 0) return "";
+  return [
+    "## CPU per instance",
+    "",
+    "CPU time (user + system, from /proc/<pid>/stat) that each process spent during the workload, over the instances: Orthanc includes the plugin (its JS thread and crypto workers); Azurite is the storage emulator. Median (min–max) over the rounds; total is the sum of the medians. The machine has 2 cores, so a workload that keeps both busy is bounded by this total.",
+    "",
+    table(["Configuration", "Workload", "Orthanc ms/inst", "Azurite ms/inst", "Total ms/inst"], rows, 2),
+    "",
+  ].join("\n");
+}
+
 function targetsSection(ingest: IngestReport | undefined, crypto: CryptoReport | undefined): string {
   const fromIngest = ingest?.targets ?? [];
   const fromCrypto = crypto?.targets ?? [];
@@ -496,6 +525,7 @@ function document(
       "",
       comparisonsTable(ingest),
       "",
+      cpuSection(ingest),
       "## Orthanc peak RSS (VmHWM)",
       "",
       table(

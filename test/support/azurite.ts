@@ -30,6 +30,8 @@ export interface AzuriteInstance {
   readonly location: string;
   /** Whether the process is running. */
   readonly running: boolean;
+  /** The azurite-blob process, while it runs (benchmarks read its CPU time). */
+  readonly pid: number | undefined;
   /** Stops the process; the port and data are kept for restart(). */
   stop(): Promise<void>;
   /** (Re)starts on the same port with the same data directory. */
@@ -175,6 +177,9 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<A
     location,
     get running() {
       return child !== undefined;
+    },
+    get pid() {
+      return child?.pid;
     },
     stop,
     async restart() {

@@ -10,12 +10,12 @@ import type { EnvelopeEngine } from "../../src/crypto/envelope-engine.ts";
 import { CachingKeyProvider } from "../../src/crypto/key-cache.ts";
 import { LocalKeyWrapper } from "../../src/crypto/local-key-wrapper.ts";
 import { StorageError } from "../../src/errors.ts";
-import type { Logger } from "../../src/logging/logger.ts";
 import { AttachmentCodec } from "../../src/storage/attachment-codec.ts";
 import type { CreateBlobOptions } from "../../src/storage/blob-store.ts";
 import { MemoryBlobStore } from "../../src/storage/memory-blob-store.ts";
 import { StorageService } from "../../src/storage/storage-service.ts";
 import { cryptoWorkerSource } from "../support/crypto-worker-source.ts";
+import { recordingLogger } from "../support/recording-logger.ts";
 
 const UUID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 const context = { uuid: UUID, contentType: 1 };
@@ -43,16 +43,6 @@ class LostResponseStore extends MemoryBlobStore {
     await super.create(name, data, options);
     throw new StorageError("already-exists", `blob ${name} already exists`);
   }
-}
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    error: (message) => lines.push(`error: ${message}`),
-    warning: (message) => lines.push(`warning: ${message}`),
-    info: (message) => lines.push(`info: ${message}`),
-  };
 }
 
 const pools: CryptoWorkerPool[] = [];

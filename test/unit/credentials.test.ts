@@ -12,8 +12,8 @@ import {
   discoverTenantFromChallenge,
   tenantFromChallenge,
 } from "../../src/auth/credentials.ts";
-import type { Logger } from "../../src/logging/logger.ts";
 import { storageFailure } from "../support/assertions.ts";
+import { recordingLogger } from "../support/recording-logger.ts";
 
 const TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const SECRET = "Sup3r~Secret.Value_123";
@@ -87,16 +87,6 @@ function challenge(header: string | undefined, status = 401): Handler {
         error: { code: "Unauthorized", message: "AKV10000: Request is missing a Bearer token." },
       }),
     );
-  };
-}
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    error: (message) => lines.push(`error: ${message}`),
-    warning: (message) => lines.push(`warning: ${message}`),
-    info: (message) => lines.push(`info: ${message}`),
   };
 }
 

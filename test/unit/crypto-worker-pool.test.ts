@@ -6,6 +6,7 @@ import { decryptEnvelope, encryptEnvelope, parseEnvelope } from "../../src/crypt
 import { StorageError } from "../../src/errors.ts";
 import type { Logger } from "../../src/logging/logger.ts";
 import { cryptoWorkerSource } from "../support/crypto-worker-source.ts";
+import { recordingLogger } from "../support/recording-logger.ts";
 
 const context = { uuid: "4f0e1a9c-7d3b-4c2a-9e8f-1b2c3d4e5f60", contentType: 1 };
 const LIBRARY = "OrthancAzureBlobStorage";
@@ -14,16 +15,6 @@ function dataKey(): DataKey {
   return {
     cek: randomBytes(32),
     wrapped: { keyId: "local:rsa:test", algorithm: "RSA-OAEP-256", encryptedKey: randomBytes(256) },
-  };
-}
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    error: (message) => lines.push(`error ${message}`),
-    warning: (message) => lines.push(`warning ${message}`),
-    info: (message) => lines.push(`info ${message}`),
   };
 }
 
