@@ -14,14 +14,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { getJson, startOrthanc } from "../test/support/orthanc.ts";
 import { PLUGIN_PATH, pluginSection } from "../test/support/plugin.ts";
-
-function envInteger(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}`);
-  return value;
-}
+import { envInteger } from "./env.ts";
 
 const REPETITIONS = envInteger("BENCH_HOP_REPETITIONS", 7, 1);
 const CALLS = envInteger("BENCH_HOP_CALLS", 16_000, 16);

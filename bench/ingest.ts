@@ -27,19 +27,12 @@ import { type GeneratedDicom, generateCt, generateMultiFrame } from "../test/sup
 import { getJson, type OrthancInstance, startOrthanc, storescu } from "../test/support/orthanc.ts";
 import { PLUGIN_PATH, pluginSection } from "../test/support/plugin.ts";
 import { type KeyVaultEmulator, startKeyVaultEmulator } from "../tools/keyvault-emulator/emulator.ts";
+import { envInteger } from "./env.ts";
 import { benchClient, closeBenchClients } from "./http-client.ts";
 
 // ---------------------------------------------------------------------------------------
 // Parameters
 // ---------------------------------------------------------------------------------------
-
-function envInteger(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}`);
-  return value;
-}
 
 const INSTANCES = envInteger("BENCH_INSTANCES", 120, 16);
 const ROUNDS = envInteger("BENCH_ROUNDS", 9, 1);
