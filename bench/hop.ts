@@ -12,6 +12,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
+import type { HopAnswer } from "../test/support/hop.ts";
 import { getJson, startOrthanc } from "../test/support/orthanc.ts";
 import { PLUGIN_PATH, pluginSection } from "../test/support/plugin.ts";
 import { envInteger } from "./env.ts";
@@ -21,20 +22,6 @@ const CALLS = envInteger("BENCH_HOP_CALLS", 16_000, 16);
 const THREADS = [1, 16] as const;
 const OUT_DIR = join(process.cwd(), "build", "bench");
 const OUT_FILE = join(OUT_DIR, "hop.json");
-
-/** What the route answers (native/plugin.cpp, HopRoute). */
-export interface HopAnswer {
-  threads: number;
-  callsPerThread: number;
-  calls: number;
-  failures: number;
-  wallMs: number;
-  callsPerSecond: number;
-  p50Us: number;
-  p99Us: number;
-  maxUs: number;
-  firstError?: string;
-}
 
 export interface HopSummary {
   median: number;

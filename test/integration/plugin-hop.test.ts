@@ -5,20 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateCt } from "../support/dicom.ts";
+import type { HopAnswer } from "../support/hop.ts";
 import { getJson, type OrthancInstance, startOrthanc, uploadInstance } from "../support/orthanc.ts";
 import { PLUGIN_PATH, pluginSection } from "../support/plugin.ts";
-
-interface HopBody {
-  threads: number;
-  callsPerThread: number;
-  calls: number;
-  failures: number;
-  wallMs: number;
-  callsPerSecond: number;
-  p50Us: number;
-  p99Us: number;
-  maxUs: number;
-}
 
 interface StatusBody {
   operations: Record<string, { calls: number }>;
@@ -72,7 +61,7 @@ describe("the hop route", () => {
 
     const answer = await hop(enabled, "?threads=4&calls=200");
     expect(answer.status).toBe(200);
-    const body = JSON.parse(answer.text) as HopBody;
+    const body = JSON.parse(answer.text) as HopAnswer;
     expect(body).toMatchObject({ threads: 4, callsPerThread: 200, calls: 800, failures: 0 });
     expect(body.p50Us).toBeGreaterThan(0);
     expect(body.p99Us).toBeGreaterThanOrEqual(body.p50Us);
@@ -85,7 +74,7 @@ describe("the hop route", () => {
   });
 
   it("defaults to one thread and rejects out-of-range arguments with the expected/received shape", async () => {
-    const single = JSON.parse((await hop(enabled, "?calls=5")).text) as HopBody;
+    const single = JSON.parse((await hop(enabled, "?calls=5")).text) as HopAnswer;
     expect(single).toMatchObject({ threads: 1, calls: 5, failures: 0 });
 
     const tooMany = await hop(enabled, "?threads=65&calls=10");
