@@ -1,22 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.ts";
 import { ConcurrencyLimiter } from "../../src/storage/concurrency-limiter.ts";
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred } from "../support/deferred.ts";
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -8,22 +8,7 @@ import { StorageError } from "../../src/errors.ts";
 import type { Logger } from "../../src/logging/logger.ts";
 import type { OperationOptions } from "../../src/storage/blob-store.ts";
 import { storageFailure } from "../support/assertions.ts";
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred } from "../support/deferred.ts";
 
 /** Waits `n` macrotask turns (every pending microtask runs in between). */
 async function ticks(n = 1): Promise<void> {
