@@ -155,9 +155,11 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     const { keyId, algorithm, encryptedKey } = dataKey.wrapped;
     // The worker encrypts in place: a handed-over input with room for the padding moves as it
     // is (the plugin's create inputs have that room); anything else is copied with room.
-    const moved =
-      options.consumeInput && hasPaddingRoom(plaintext) ? movableBytes(plaintext, false) : undefined;
-    const { data, offset } = moved ?? { data: await movableCopy(plaintext, AES_BLOCK), offset: 0 };
+    const { data, offset } = await workerInput(
+      plaintext,
+      options.consumeInput === true && hasPaddingRoom(plaintext),
+      AES_BLOCK,
+    );
     const result = await this.#submit(
       {
         id: this.#nextId++,
@@ -185,8 +187,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     options: DecryptOptions = {},
   ): Promise<Buffer> {
     if (!this.#offloads(body.length)) return this.#inline.decrypt(body, metadata, cek, context, options);
-    const moved = options.consumeInput ? movableBytes(body, false) : undefined;
-    const { data, offset } = moved ?? { data: await movableCopy(body), offset: 0 };
+    const { data, offset } = await workerInput(body, options.consumeInput === true, 0);
     const result = await this.#submit(
       {
         id: this.#nextId++,
@@ -378,6 +379,19 @@ function settle(job: PendingJob, action: () => void): void {
   job.settled = true;
   job.detach();
   action();
+}
+
+/**
+ * The bytes a job sends to its worker: `view`'s own memory when it may be taken (handed over,
+ * and movable), else a movable copy with `room` spare bytes after it.
+ */
+async function workerInput(
+  view: Uint8Array,
+  mayTake: boolean,
+  room: number,
+): Promise<{ data: ArrayBuffer; offset: number }> {
+  const taken = mayTake ? movableBytes(view, false) : undefined;
+  return taken ?? { data: await movableCopy(view, room), offset: 0 };
 }
 
 /**
