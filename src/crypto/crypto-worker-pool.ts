@@ -53,6 +53,8 @@ const AES_BLOCK = 16;
 
 interface PendingJob {
   readonly message: CryptoJob;
+  /** The caller's own memory, not a copy, is to be moved to the worker. */
+  readonly takesInput: boolean;
   readonly cek: Buffer;
   readonly signal: AbortSignal | undefined;
   settled: boolean;
@@ -79,6 +81,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
   readonly #queue: PendingJob[] = [];
   #nextId = 1;
   #offloaded = 0;
+  #inputsTaken = 0;
   #restarts = 0;
   #closed = false;
   /** Until start() succeeds, a dead worker fails the start instead of being restarted. */
@@ -132,10 +135,12 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     }
   }
 
-  get stats(): EnvelopeEngineStats & { restarts: number; queued: number } {
+  /** `inputsTaken`: jobs whose caller's memory moved to the worker without a copy. */
+  get stats(): EnvelopeEngineStats & { restarts: number; queued: number; inputsTaken: number } {
     return {
       threads: this.#slots.filter((slot) => slot.worker !== undefined).length,
       offloaded: this.#offloaded,
+      inputsTaken: this.#inputsTaken,
       inline: this.#inline.stats.inline,
       restarts: this.#restarts,
       queued: this.#queue.length,
@@ -155,7 +160,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     const { keyId, algorithm, encryptedKey } = dataKey.wrapped;
     // The worker encrypts in place: a handed-over input with room for the padding moves as it
     // is (the plugin's create inputs have that room); anything else is copied with room.
-    const { data, offset } = await workerInput(
+    const { data, offset, taken } = await workerInput(
       plaintext,
       options.consumeInput === true && hasPaddingRoom(plaintext),
       AES_BLOCK,
@@ -171,6 +176,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
         wrapped: { keyId, algorithm, encryptedKey: new Uint8Array(encryptedKey) },
         library,
       },
+      taken,
       dataKey.cek,
       options.abortSignal,
     );
@@ -187,7 +193,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     options: DecryptOptions = {},
   ): Promise<Buffer> {
     if (!this.#offloads(body.length)) return this.#inline.decrypt(body, metadata, cek, context, options);
-    const { data, offset } = await workerInput(body, options.consumeInput === true, 0);
+    const { data, offset, taken } = await workerInput(body, options.consumeInput === true, 0);
     const result = await this.#submit(
       {
         id: this.#nextId++,
@@ -198,6 +204,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
         context: { uuid: context.uuid, contentType: context.contentType },
         metadata: { ...metadata },
       },
+      taken,
       cek,
       options.abortSignal,
     );
@@ -220,6 +227,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
 
   #submit(
     message: CryptoJob,
+    takesInput: boolean,
     cek: Buffer,
     signal: AbortSignal | undefined,
   ): Promise<Extract<CryptoJobResult, { ok: true }>> {
@@ -239,6 +247,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
       };
       const job: PendingJob = {
         message,
+        takesInput,
         cek,
         signal,
         settled: false,
@@ -262,6 +271,8 @@ export class CryptoWorkerPool implements EnvelopeEngine {
       slot.job = job;
       this.#offloaded++;
       slot.worker.postMessage(job.message, [job.message.data]);
+      // Moved, not cloned, only if it is detached now (Node clones what it may not move).
+      if (job.takesInput && job.message.data.byteLength === 0) this.#inputsTaken++;
     }
     // Every worker died for good while jobs waited: run them inline rather than strand them.
     if (this.#queue.length > 0 && !this.#slots.some((slot) => slot.worker !== undefined)) {
@@ -389,9 +400,10 @@ async function workerInput(
   view: Uint8Array,
   mayTake: boolean,
   room: number,
-): Promise<{ data: ArrayBuffer; offset: number }> {
-  const taken = mayTake ? movableBytes(view, false) : undefined;
-  return taken ?? { data: await movableCopy(view, room), offset: 0 };
+): Promise<{ data: ArrayBuffer; offset: number; taken: boolean }> {
+  const own = mayTake ? movableBytes(view, false) : undefined;
+  if (own !== undefined) return { ...own, taken: true };
+  return { data: await movableCopy(view, room), offset: 0, taken: false };
 }
 
 /**

@@ -38,7 +38,7 @@ let kid: string;
 interface StatusBody {
   operations: Record<string, { calls: number; failures: number; bytes: number }>;
   keys?: { wraps: number; unwraps: number };
-  crypto?: { threads: number; offloaded: number; inline: number; restarts: number };
+  crypto?: { threads: number; offloaded: number; inline: number; restarts: number; inputsTaken: number };
   runtime: { generation: number };
 }
 
@@ -150,6 +150,8 @@ describe("encryption on, through Orthanc", () => {
     const after = await status();
     expect(after.crypto).toMatchObject({ threads: 2, restarts: 0 });
     expect((after.crypto?.offloaded ?? 0) - (before.crypto?.offloaded ?? 0)).toBe(2);
+    // The shim's create input and the downloaded body both moved to the worker, not copied.
+    expect((after.crypto?.inputsTaken ?? 0) - (before.crypto?.inputsTaken ?? 0)).toBe(2);
   });
 
   it("starts its crypto workers again when the JS runtime restarts, and reads what it wrote before", async () => {

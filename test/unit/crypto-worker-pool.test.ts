@@ -220,5 +220,6 @@ describe("CryptoWorkerPool input hand-over", () => {
     expect(kept.equals(encrypted.body)).toBe(true);
     // Moved: the caller's view of that memory is gone.
     expect(handedOver.length).toBe(0);
+    expect(pool.stats.inputsTaken).toBe(1);
   });
 });
