@@ -2,6 +2,8 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // One private temp root for the whole run, removed at its end (test/support/global-temp-root.ts).
+    globalSetup: ["test/support/global-temp-root.ts"],
     projects: [
       {
         test: {

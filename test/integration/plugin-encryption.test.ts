@@ -6,8 +6,7 @@
 
 import { spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,7 +22,9 @@ import {
   uploadInstance,
 } from "../support/orthanc.ts";
 import { PLUGIN_PATH, pluginSection, waitFor } from "../support/plugin.ts";
+import { scratchDirs } from "../support/scratch.ts";
 
+const scratchDir = scratchDirs();
 const ORTHANC_CORRUPTED_FILE = 20;
 const CONTAINER = "encrypted";
 const PYTHON = "/usr/bin/python3";
@@ -79,7 +80,7 @@ async function downloadWithMetadata(
 }
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "oabs-kek-"));
+  const dir = scratchDir("oabs-kek-");
   keyFile = join(dir, "kek.pem");
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   writeFileSync(keyFile, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });

@@ -3,15 +3,16 @@
  * restarts on the same index: reads follow each blob's metadata, never the current setting.
  */
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite } from "../support/azurite.ts";
 import { generateMr } from "../support/dicom.ts";
 import { getBuffer, type OrthancInstance, startOrthanc, uploadInstance } from "../support/orthanc.ts";
 import { PLUGIN_PATH, pluginSection } from "../support/plugin.ts";
+import { scratchDirs } from "../support/scratch.ts";
 
+const scratchDir = scratchDirs();
 const ORTHANC_CORRUPTED_FILE = 20;
 const ORTHANC_STORAGE_AREA_PLUGIN = 32;
 
@@ -55,7 +56,7 @@ async function read(
 }
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "oabs-migration-"));
+  const dir = scratchDir("oabs-migration-");
   keyFile = join(dir, "kek.pem");
   const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   writeFileSync(keyFile, privateKey.export({ type: "pkcs8", format: "pem" }));

@@ -2,15 +2,16 @@
  * Startup through Orthanc: a bad configuration stops Orthanc with the key named; a
  * disabled plugin leaves Orthanc's own storage in place.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite } from "../support/azurite.ts";
 import { generateMr } from "../support/dicom.ts";
 import { getBuffer, startOrthanc, startOrthancExpectingFailure, uploadInstance } from "../support/orthanc.ts";
 import { PLUGIN_PATH, pluginSection } from "../support/plugin.ts";
+import { scratchDirs } from "../support/scratch.ts";
 
+const scratchDir = scratchDirs();
 let azurite: Awaited<ReturnType<typeof startAzurite>>;
 
 beforeAll(async () => {
@@ -55,7 +56,7 @@ describe("a bad configuration stops Orthanc with a message naming the key", () =
   });
 
   it("refuses a key file that holds no usable key, naming the file and not its content", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "oabs-badkey-"));
+    const dir = scratchDir("oabs-badkey-");
     const file = join(dir, "kek.pem");
     writeFileSync(
       file,

@@ -3,8 +3,7 @@
  * check here runs the bundled code in the embedded Node 18 runtime, through Orthanc.
  */
 
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,7 +20,9 @@ import {
   uploadInstance,
 } from "../support/orthanc.ts";
 import { PLUGIN_PATH, pluginSection, putBuffer, waitFor } from "../support/plugin.ts";
+import { scratchDirs } from "../support/scratch.ts";
 
+const scratchDir = scratchDirs();
 // OrthancPluginErrorCode values, as Orthanc reports them in REST error bodies.
 const ORTHANC_INEXISTENT_FILE = 13;
 const ORTHANC_TIMEOUT = 16;
@@ -144,7 +145,7 @@ describe("storing through Orthanc", () => {
   });
 
   it("stores a DICOM C-STORE from storescu", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "oabs-storescu-"));
+    const dir = scratchDir("oabs-storescu-");
     const mr = generateMr({ seed: 3 });
     const file = join(dir, "mr.dcm");
     writeFileSync(file, mr.bytes);
