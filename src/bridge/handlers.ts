@@ -3,7 +3,7 @@ import { releaseAfterLargeAttachment } from "../memory-release.ts";
 import type { FaultPlan } from "./faults.ts";
 import { type NativeBinding, type NativeRequestHandler, Operation } from "./native-binding.ts";
 import type { CountedOperation, OperationStats } from "./operation-stats.ts";
-import { BridgeStatus, statusForError } from "./status.ts";
+import { BridgeStatus, statusForError } from "./status-codes.ts";
 
 /** What the bridge needs from the storage service. */
 export interface StorageOperations {

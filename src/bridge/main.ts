@@ -4,6 +4,9 @@
  * open the blob store, then tell the shim we are ready. Any startup error is reported to
  * the shim, which makes Orthanc refuse to start with that message.
  */
+
+import { AttachmentCodec } from "../attachments/attachment-codec.ts";
+import { StorageService } from "../attachments/storage-service.ts";
 import { describeConfiguration, parsePluginConfiguration } from "../config/parse.ts";
 import { CryptoWorkerPool } from "../crypto/crypto-worker-pool.ts";
 import { type EnvelopeEngine, InlineEnvelopeEngine } from "../crypto/envelope-engine.ts";
@@ -11,11 +14,9 @@ import { CachingKeyProvider } from "../crypto/key-cache.ts";
 import { createKeyWrapper, selfTestKeyWrapper } from "../crypto/key-wrapper-factory.ts";
 import { describeError } from "../errors.ts";
 import { createLogger, type LogLevel, setLogSink } from "../logging/logger.ts";
-import { AttachmentCodec } from "../storage/attachment-codec.ts";
 import { AzureBlobStore } from "../storage/azure-blob-store.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { MemoryBlobStore } from "../storage/memory-blob-store.ts";
-import { StorageService } from "../storage/storage-service.ts";
 import { PLUGIN_VERSION } from "../version.ts";
 import { FaultPlan } from "./faults.ts";
 import { createRequestHandler } from "./handlers.ts";

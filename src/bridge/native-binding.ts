@@ -1,4 +1,4 @@
-import type { BridgeStatus } from "./status.ts";
+import type { BridgeStatus } from "./status-codes.ts";
 
 /** Operation codes sent by the shim (native/bridge_types.h). */
 export const Operation = {

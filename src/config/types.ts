@@ -118,11 +118,3 @@ export interface PluginConfig {
     readonly inMemoryStore: boolean;
   };
 }
-
-/** Orthanc content types as passed to storage callbacks (OrthancPluginContentType). */
-export const OrthancContentType = {
-  Unknown: 0,
-  Dicom: 1,
-  DicomAsJson: 2,
-  DicomUntilPixelData: 3,
-} as const;

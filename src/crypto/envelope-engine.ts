@@ -3,7 +3,7 @@
  * on the calling (JS) thread; CryptoWorkerPool runs the same functions on worker threads, so
  * that crypto uses every core and the JS thread stays free for I/O.
  */
-import type { OperationOptions } from "../storage/blob-store.ts";
+import type { OperationOptions } from "../async/operation-options.ts";
 import type { DataKey } from "./data-key.ts";
 import {
   ciphertextLengthFor,

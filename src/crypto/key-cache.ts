@@ -13,10 +13,10 @@
  * when a data key retires, when a pool entry is evicted or expires, and on dispose().
  */
 import { randomBytes as cryptoRandomBytes } from "node:crypto";
+import { abortedError, combineAbortSignals, raceWithSignal } from "../async/abort.ts";
+import type { OperationOptions } from "../async/operation-options.ts";
 import { describeError, StorageError } from "../errors.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
-import { abortedError, combineAbortSignals, raceWithSignal } from "../storage/abort.ts";
-import type { OperationOptions } from "../storage/blob-store.ts";
 import { type DataKey, zeroize } from "./data-key.ts";
 import type { KeyWrapper, WrappedKey } from "./key-wrapper.ts";
 

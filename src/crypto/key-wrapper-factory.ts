@@ -1,11 +1,11 @@
 /** Builds the configured KeyWrapper, and checks it before the plugin accepts any call. */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import type { OperationOptions } from "../async/operation-options.ts";
 import { createTokenCredential } from "../auth/credentials.ts";
 import type { EncryptionSettings, KeyVaultSettings, RequestSettings } from "../config/types.ts";
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import type { OperationOptions } from "../storage/blob-store.ts";
 import { zeroize } from "./data-key.ts";
 import type { KeyWrapper } from "./key-wrapper.ts";
 import { createKeyVaultClients } from "./keyvault-clients.ts";

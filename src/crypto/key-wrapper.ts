@@ -3,7 +3,7 @@
  * only ever sees wrapped CEKs and plaintext CEKs; the KEK stays in the wrapper (a local key
  * file here; Azure Key Vault later). Clients are injected, so tests never need Azure.
  */
-import type { OperationOptions } from "../storage/blob-store.ts";
+import type { OperationOptions } from "../async/operation-options.ts";
 
 /** Wrapping algorithms, named as in JWA / Key Vault. RSA1_5 is never used. */
 export type WrapAlgorithm = "RSA-OAEP" | "RSA-OAEP-256" | "A256KW";

@@ -31,6 +31,8 @@ import {
   type KeyClientOptions,
   type KeyVaultKey,
 } from "@azure/keyvault-keys";
+import { abortedError, runWithDeadline } from "../async/abort.ts";
+import type { OperationOptions } from "../async/operation-options.ts";
 import { perTryTimeoutPolicy } from "../azure/per-try-timeout-policy.ts";
 import {
   classifyTransportCode,
@@ -45,8 +47,6 @@ import {
   type TransportClassification,
 } from "../azure/sdk-errors.ts";
 import { StorageError } from "../errors.ts";
-import { abortedError, runWithDeadline } from "../storage/abort.ts";
-import type { OperationOptions } from "../storage/blob-store.ts";
 import { PLUGIN_VERSION } from "../version.ts";
 import { zeroize } from "./data-key.ts";
 import type { WrapAlgorithm } from "./key-wrapper.ts";

@@ -25,12 +25,12 @@
  * intermediate bytes are zeroed; messages name key ids, never key material, tokens or secrets.
  */
 import { constants, publicEncrypt } from "node:crypto";
+import { abortedError, combineAbortSignals } from "../async/abort.ts";
+import { ConcurrencyLimiter } from "../async/concurrency-limiter.ts";
+import type { OperationOptions } from "../async/operation-options.ts";
 import { redactSecrets } from "../azure/sdk-errors.ts";
 import { StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import { abortedError, combineAbortSignals } from "../storage/abort.ts";
-import type { OperationOptions } from "../storage/blob-store.ts";
-import { ConcurrencyLimiter } from "../storage/concurrency-limiter.ts";
 import { zeroize } from "./data-key.ts";
 import { type KeyWrapper, WRAP_ALGORITHMS, type WrapAlgorithm, type WrappedKey } from "./key-wrapper.ts";
 import {

@@ -25,9 +25,9 @@ import {
   randomBytes,
 } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { abortedError } from "../async/abort.ts";
+import type { OperationOptions } from "../async/operation-options.ts";
 import { StorageError } from "../errors.ts";
-import { abortedError } from "../storage/abort.ts";
-import type { OperationOptions } from "../storage/blob-store.ts";
 import { zeroize } from "./data-key.ts";
 import { type KeyWrapper, WRAP_ALGORITHMS, type WrapAlgorithm, type WrappedKey } from "./key-wrapper.ts";
 

@@ -13,6 +13,8 @@ import {
   newPipeline,
   type StoragePipelineOptions,
 } from "@azure/storage-blob";
+import { abortedError, runWithDeadline } from "../async/abort.ts";
+import type { OperationOptions } from "../async/operation-options.ts";
 import { createChainCredential } from "../auth/credentials.ts";
 import { perTryTimeoutPolicy } from "../azure/per-try-timeout-policy.ts";
 import {
@@ -28,14 +30,12 @@ import type { RequestSettings, StorageAuth } from "../config/types.ts";
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { PLUGIN_VERSION } from "../version.ts";
-import { abortedError, runWithDeadline } from "./abort.ts";
 import type {
   BlobProperties,
   BlobStore,
   CreateBlobOptions,
   DeleteResult,
   DownloadedBlob,
-  OperationOptions,
 } from "./blob-store.ts";
 
 export const USER_AGENT_PREFIX = `OrthancAzureBlobStorage/${PLUGIN_VERSION}`;

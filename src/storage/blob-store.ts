@@ -3,11 +3,7 @@
  * and MemoryBlobStore. Every method takes an options bag with abortSignal and
  * timeoutInMs (Azure SDK guidelines). Implementations throw only StorageError.
  */
-export interface OperationOptions {
-  abortSignal?: AbortSignal;
-  /** Deadline for the whole operation, retries included. */
-  timeoutInMs?: number;
-}
+import type { OperationOptions } from "../async/operation-options.ts";
 
 export interface CreateBlobOptions extends OperationOptions {
   /** Metadata stored with the blob (names: lowercase C# identifiers, values: ASCII). */

@@ -3,15 +3,16 @@
  * as AzureBlobStore (never overwrites, exact ranges, StorageError only) and copies bytes in
  * and out so callers cannot change what is stored.
  */
+
+import { abortedError, combineAbortSignals, delay } from "../async/abort.ts";
+import type { OperationOptions } from "../async/operation-options.ts";
 import { StorageError } from "../errors.ts";
-import { abortedError, combineAbortSignals, delay } from "./abort.ts";
 import type {
   BlobProperties,
   BlobStore,
   CreateBlobOptions,
   DeleteResult,
   DownloadedBlob,
-  OperationOptions,
 } from "./blob-store.ts";
 
 export type MemoryBlobStoreOperation =

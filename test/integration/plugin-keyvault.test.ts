@@ -303,7 +303,9 @@ describe("allow-list", () => {
       const refused = await readFile(orthanc, ID);
       expect(refused.status).not.toBe(200);
       expect(refused.orthancStatus).toBe(ORTHANC_STORAGE_AREA_PLUGIN);
-      await orthanc.waitForLog(/key id https:\/\/127\.0\.0\.1:\d+\/keys\/.* is not trusted.*no request was sent/);
+      await orthanc.waitForLog(
+        /key id https:\/\/127\.0\.0\.1:\d+\/keys\/.* is not trusted.*no request was sent/,
+      );
       expect(foreign.connections()).toBe(0);
       expect(stat("unwrapkey") - unwrapsBefore).toBe(0);
     } finally {

@@ -10,17 +10,20 @@ import {
   randomBytes,
 } from "node:crypto";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import type { WrapAlgorithm, WrappedKey } from "../../src/crypto/key-wrapper.ts";
+import type { OperationOptions } from "../../../src/async/operation-options.ts";
+import type { WrapAlgorithm, WrappedKey } from "../../../src/crypto/key-wrapper.ts";
 import {
   type KeyVaultClients,
   type KeyVaultKeyInfo,
   parseVersionedKeyId,
-} from "../../src/crypto/keyvault-clients.ts";
-import { KeyVaultKeyWrapper, type KeyVaultKeyWrapperOptions } from "../../src/crypto/keyvault-key-wrapper.ts";
-import { StorageError } from "../../src/errors.ts";
-import type { Logger } from "../../src/logging/logger.ts";
-import type { OperationOptions } from "../../src/storage/blob-store.ts";
-import { storageFailure } from "../support/assertions.ts";
+} from "../../../src/crypto/keyvault-clients.ts";
+import {
+  KeyVaultKeyWrapper,
+  type KeyVaultKeyWrapperOptions,
+} from "../../../src/crypto/keyvault-key-wrapper.ts";
+import { StorageError } from "../../../src/errors.ts";
+import type { Logger } from "../../../src/logging/logger.ts";
+import { storageFailure } from "../../support/assertions.ts";
 
 const VAULT = "https://myvault.vault.azure.net";
 const OTHER_VAULT = "https://archive.vault.azure.net";

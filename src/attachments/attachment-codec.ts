@@ -3,6 +3,8 @@
  * Writes follow the configuration; reads follow each blob's own metadata, so a container
  * can hold both kinds while encryption is being turned on.
  */
+
+import type { OperationOptions } from "../async/operation-options.ts";
 import type { DataKey } from "../crypto/data-key.ts";
 import { zeroize } from "../crypto/data-key.ts";
 import {
@@ -16,8 +18,8 @@ import {
 import { type EncryptOptions, type EnvelopeEngine, InlineEnvelopeEngine } from "../crypto/envelope-engine.ts";
 import type { WrappedKey } from "../crypto/key-wrapper.ts";
 import { StorageError } from "../errors.ts";
+import type { BlobStore, DownloadedBlob } from "../storage/blob-store.ts";
 import { PLUGIN_LIBRARY } from "../version.ts";
-import type { BlobStore, DownloadedBlob, OperationOptions } from "./blob-store.ts";
 
 /** plugin_format metadata values (informational; readers trust the envelope, not this). */
 export const PLAIN_FORMAT = "plain-1";

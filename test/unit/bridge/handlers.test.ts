@@ -1,16 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { FaultPlan, parseFault } from "../../src/bridge/faults.ts";
+import { FaultPlan, parseFault } from "../../../src/bridge/faults.ts";
 import {
   createRequestHandler,
   type RestHandler,
   type StorageOperations,
   TESTING_DISABLED_MESSAGE,
-} from "../../src/bridge/handlers.ts";
-import { Operation } from "../../src/bridge/native-binding.ts";
-import { OperationStats } from "../../src/bridge/operation-stats.ts";
-import { createRestRoutes } from "../../src/bridge/rest-routes.ts";
-import { BridgeStatus, statusForError } from "../../src/bridge/status.ts";
-import { StorageError } from "../../src/errors.ts";
+} from "../../../src/bridge/handlers.ts";
+import { Operation } from "../../../src/bridge/native-binding.ts";
+import { OperationStats } from "../../../src/bridge/operation-stats.ts";
+import { createRestRoutes } from "../../../src/bridge/rest-routes.ts";
+import { BridgeStatus, statusForError } from "../../../src/bridge/status-codes.ts";
+import { StorageError } from "../../../src/errors.ts";
 
 const UUID = "0b6ab2a5-51c2-4d0f-a5a0-8a3c0c8a4c21";
 

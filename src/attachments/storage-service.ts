@@ -5,12 +5,14 @@
  * queueing time included. Failures are thrown as StorageErrors and not logged here: the
  * native shim logs each failure once, with the operation and uuid.
  */
+
+import { abortedError, combineAbortSignals, minTimeout, raceWithSignal } from "../async/abort.ts";
+import { ConcurrencyLimiter } from "../async/concurrency-limiter.ts";
+import type { OperationOptions } from "../async/operation-options.ts";
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import { abortedError, combineAbortSignals, minTimeout, raceWithSignal } from "./abort.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
 import { AttachmentCodec, PLAIN_FORMAT } from "./attachment-codec.ts";
-import type { BlobStore, OperationOptions } from "./blob-store.ts";
-import { ConcurrencyLimiter } from "./concurrency-limiter.ts";
 import { blobNameFor } from "./naming.ts";
 
 export { PLAIN_FORMAT };

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { DataKey } from "../../src/crypto/data-key.ts";
+import type { DataKey } from "../../../src/crypto/data-key.ts";
 import {
   decryptEnvelope,
   decryptEnvelopeRange,
@@ -14,9 +14,9 @@ import {
   encryptEnvelope,
   parseEnvelope,
   planRange,
-} from "../../src/crypto/envelope.ts";
-import { StorageError } from "../../src/errors.ts";
-import { storageFailure } from "../support/assertions.ts";
+} from "../../../src/crypto/envelope.ts";
+import { StorageError } from "../../../src/errors.ts";
+import { storageFailure } from "../../support/assertions.ts";
 
 const SEGMENT = 65_536;
 /** 150 000 bytes: Lc = 150 016, three segments (64 KiB, 64 KiB and 18 944 bytes). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { StorageError } from "../../src/errors.ts";
-import { ConcurrencyLimiter } from "../../src/storage/concurrency-limiter.ts";
-import { deferred } from "../support/deferred.ts";
+import { ConcurrencyLimiter } from "../../../src/async/concurrency-limiter.ts";
+import { StorageError } from "../../../src/errors.ts";
+import { deferred } from "../../support/deferred.ts";
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseKeyId, parseKeyVaultSection } from "../../src/config/key-vault.ts";
+import { parseKeyId, parseKeyVaultSection } from "../../../src/config/key-vault.ts";
 
 const PATH = "AzureBlobStorage.AzureKeyVault";
 const SECRET = "kv-s3cr3t-never-shown";

@@ -11,9 +11,9 @@ import {
   createTokenCredential,
   discoverTenantFromChallenge,
   tenantFromChallenge,
-} from "../../src/auth/credentials.ts";
-import { storageFailure } from "../support/assertions.ts";
-import { recordingLogger } from "../support/recording-logger.ts";
+} from "../../../src/auth/credentials.ts";
+import { storageFailure } from "../../support/assertions.ts";
+import { recordingLogger } from "../../support/recording-logger.ts";
 
 const TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const SECRET = "Sup3r~Secret.Value_123";

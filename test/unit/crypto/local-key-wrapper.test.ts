@@ -12,10 +12,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { WrapAlgorithm, WrappedKey } from "../../src/crypto/key-wrapper.ts";
-import { LocalKeyWrapper, localKeyId } from "../../src/crypto/local-key-wrapper.ts";
-import { StorageError } from "../../src/errors.ts";
-import { storageFailure } from "../support/assertions.ts";
+import type { WrapAlgorithm, WrappedKey } from "../../../src/crypto/key-wrapper.ts";
+import { LocalKeyWrapper, localKeyId } from "../../../src/crypto/local-key-wrapper.ts";
+import { StorageError } from "../../../src/errors.ts";
+import { storageFailure } from "../../support/assertions.ts";
 
 interface RsaTestKey {
   privateKey: KeyObject;

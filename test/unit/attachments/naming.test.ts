@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { OrthancContentType } from "../../src/config/types.ts";
-import { StorageError } from "../../src/errors.ts";
-import { blobNameFor, contentTypeName, isOrthancUuid } from "../../src/storage/naming.ts";
+import {
+  blobNameFor,
+  contentTypeName,
+  isOrthancUuid,
+  OrthancContentType,
+} from "../../../src/attachments/naming.ts";
+import { StorageError } from "../../../src/errors.ts";
 
 const UUID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 

@@ -7,8 +7,8 @@ import {
   KEY_VAULT_KEYS,
   type ParsedConfiguration,
   parsePluginConfiguration,
-} from "../../src/config/parse.ts";
-import type { PluginConfig } from "../../src/config/types.ts";
+} from "../../../src/config/parse.ts";
+import type { PluginConfig } from "../../../src/config/types.ts";
 
 const ACCOUNT_KEY = "c2VjcmV0LXNob3VsZC1uZXZlci1hcHBlYXI=";
 const CLIENT_SECRET = "s3cr3t-value-xyz";

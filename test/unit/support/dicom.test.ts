@@ -11,7 +11,7 @@ import {
   generateRadiograph,
   generateStudy,
   isValidUid,
-} from "../support/dicom.ts";
+} from "../../support/dicom.ts";
 
 const tempDir = mkdtempSync(join(tmpdir(), "dicom-generator-test-"));
 afterAll(() => {

@@ -1,10 +1,10 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { StorageError } from "../../src/errors.ts";
-import type { BlobStore } from "../../src/storage/blob-store.ts";
-import { MemoryBlobStore } from "../../src/storage/memory-blob-store.ts";
-import { StorageService, type StorageServiceOptions } from "../../src/storage/storage-service.ts";
-import { storageFailure } from "../support/assertions.ts";
-import { type RecordingLogger, recordingLogger } from "../support/recording-logger.ts";
+import { StorageService, type StorageServiceOptions } from "../../../src/attachments/storage-service.ts";
+import { StorageError } from "../../../src/errors.ts";
+import type { BlobStore } from "../../../src/storage/blob-store.ts";
+import { MemoryBlobStore } from "../../../src/storage/memory-blob-store.ts";
+import { storageFailure } from "../../support/assertions.ts";
+import { type RecordingLogger, recordingLogger } from "../../support/recording-logger.ts";
 
 const UUID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 const OTHER = "11111111-2222-3333-4444-555555555555";

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import { CryptoWorkerPool } from "../../src/crypto/crypto-worker-pool.ts";
-import type { DataKey } from "../../src/crypto/data-key.ts";
-import { decryptEnvelope, encryptEnvelope, parseEnvelope } from "../../src/crypto/envelope.ts";
-import { StorageError } from "../../src/errors.ts";
-import type { Logger } from "../../src/logging/logger.ts";
-import { cryptoWorkerSource } from "../support/crypto-worker-source.ts";
-import { recordingLogger } from "../support/recording-logger.ts";
+import { CryptoWorkerPool } from "../../../src/crypto/crypto-worker-pool.ts";
+import type { DataKey } from "../../../src/crypto/data-key.ts";
+import { decryptEnvelope, encryptEnvelope, parseEnvelope } from "../../../src/crypto/envelope.ts";
+import { StorageError } from "../../../src/errors.ts";
+import type { Logger } from "../../../src/logging/logger.ts";
+import { cryptoWorkerSource } from "../../support/crypto-worker-source.ts";
+import { recordingLogger } from "../../support/recording-logger.ts";
 
 const context = { uuid: "4f0e1a9c-7d3b-4c2a-9e8f-1b2c3d4e5f60", contentType: 1 };
 const LIBRARY = "OrthancAzureBlobStorage";

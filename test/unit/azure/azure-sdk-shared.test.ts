@@ -6,8 +6,8 @@ import {
 } from "@azure/core-rest-pipeline";
 import { ChainedTokenCredential } from "@azure/identity";
 import { describe, expect, it } from "vitest";
-import { createChainCredential } from "../../src/auth/credentials.ts";
-import { perTryTimeoutPolicy } from "../../src/azure/per-try-timeout-policy.ts";
+import { createChainCredential } from "../../../src/auth/credentials.ts";
+import { perTryTimeoutPolicy } from "../../../src/azure/per-try-timeout-policy.ts";
 import {
   classifyTransportCode,
   firstLine,
@@ -15,7 +15,7 @@ import {
   oneLine,
   redactSecrets,
   safeUrl,
-} from "../../src/azure/sdk-errors.ts";
+} from "../../../src/azure/sdk-errors.ts";
 
 const BLOB = { socketTimeout: "timeout", timeoutCodes: ["TIMEOUT"] } as const;
 const KEY_VAULT = { socketTimeout: "unreachable" } as const;

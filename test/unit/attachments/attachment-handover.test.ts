@@ -5,17 +5,17 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import { CryptoWorkerPool } from "../../src/crypto/crypto-worker-pool.ts";
-import type { EnvelopeEngine } from "../../src/crypto/envelope-engine.ts";
-import { CachingKeyProvider } from "../../src/crypto/key-cache.ts";
-import { LocalKeyWrapper } from "../../src/crypto/local-key-wrapper.ts";
-import { StorageError } from "../../src/errors.ts";
-import { AttachmentCodec } from "../../src/storage/attachment-codec.ts";
-import type { CreateBlobOptions } from "../../src/storage/blob-store.ts";
-import { MemoryBlobStore } from "../../src/storage/memory-blob-store.ts";
-import { StorageService } from "../../src/storage/storage-service.ts";
-import { cryptoWorkerSource } from "../support/crypto-worker-source.ts";
-import { recordingLogger } from "../support/recording-logger.ts";
+import { AttachmentCodec } from "../../../src/attachments/attachment-codec.ts";
+import { StorageService } from "../../../src/attachments/storage-service.ts";
+import { CryptoWorkerPool } from "../../../src/crypto/crypto-worker-pool.ts";
+import type { EnvelopeEngine } from "../../../src/crypto/envelope-engine.ts";
+import { CachingKeyProvider } from "../../../src/crypto/key-cache.ts";
+import { LocalKeyWrapper } from "../../../src/crypto/local-key-wrapper.ts";
+import { StorageError } from "../../../src/errors.ts";
+import type { CreateBlobOptions } from "../../../src/storage/blob-store.ts";
+import { MemoryBlobStore } from "../../../src/storage/memory-blob-store.ts";
+import { cryptoWorkerSource } from "../../support/crypto-worker-source.ts";
+import { recordingLogger } from "../../support/recording-logger.ts";
 
 const UUID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 const context = { uuid: UUID, contentType: 1 };

@@ -3,8 +3,15 @@
  * `<prefix><uuid><extension>`, where the extension shows the content type so that a
  * container listing is readable (e.g. "orthanc-a/0a1b...-....dcm").
  */
-import { OrthancContentType } from "../config/types.ts";
 import { StorageError } from "../errors.ts";
+
+/** Orthanc content types as passed to storage callbacks (OrthancPluginContentType). */
+export const OrthancContentType = {
+  Unknown: 0,
+  Dicom: 1,
+  DicomAsJson: 2,
+  DicomUntilPixelData: 3,
+} as const;
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_ECHOED_LENGTH = 64;

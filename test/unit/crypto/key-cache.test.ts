@@ -1,14 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { type DataKey, zeroize } from "../../src/crypto/data-key.ts";
-import { CachingKeyProvider, type KeyCacheLimits, type ZeroizeReason } from "../../src/crypto/key-cache.ts";
-import type { KeyWrapper, WrappedKey } from "../../src/crypto/key-wrapper.ts";
-import { LocalKeyWrapper } from "../../src/crypto/local-key-wrapper.ts";
-import { StorageError } from "../../src/errors.ts";
-import type { Logger } from "../../src/logging/logger.ts";
-import type { OperationOptions } from "../../src/storage/blob-store.ts";
-import { storageFailure } from "../support/assertions.ts";
-import { deferred } from "../support/deferred.ts";
+import type { OperationOptions } from "../../../src/async/operation-options.ts";
+import { type DataKey, zeroize } from "../../../src/crypto/data-key.ts";
+import {
+  CachingKeyProvider,
+  type KeyCacheLimits,
+  type ZeroizeReason,
+} from "../../../src/crypto/key-cache.ts";
+import type { KeyWrapper, WrappedKey } from "../../../src/crypto/key-wrapper.ts";
+import { LocalKeyWrapper } from "../../../src/crypto/local-key-wrapper.ts";
+import { StorageError } from "../../../src/errors.ts";
+import type { Logger } from "../../../src/logging/logger.ts";
+import { storageFailure } from "../../support/assertions.ts";
+import { deferred } from "../../support/deferred.ts";
 
 /** Waits `n` macrotask turns (every pending microtask runs in between). */
 async function ticks(n = 1): Promise<void> {

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { constants, createDecipheriv, createHash, createPublicKey, privateDecrypt } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { DataKey } from "../../src/crypto/data-key.ts";
+import type { DataKey } from "../../../src/crypto/data-key.ts";
 import {
   decryptEnvelope,
   decryptEnvelopeRange,
@@ -16,10 +16,10 @@ import {
   encryptEnvelope,
   parseEnvelope,
   planRange,
-} from "../../src/crypto/envelope.ts";
-import type { WrapAlgorithm } from "../../src/crypto/key-wrapper.ts";
-import { StorageError } from "../../src/errors.ts";
-import { storageFailure } from "../support/assertions.ts";
+} from "../../../src/crypto/envelope.ts";
+import type { WrapAlgorithm } from "../../../src/crypto/key-wrapper.ts";
+import { StorageError } from "../../../src/errors.ts";
+import { storageFailure } from "../../support/assertions.ts";
 
 interface PositiveVector {
   name: string;
@@ -60,7 +60,7 @@ interface VectorFile {
   negative: NegativeVector[];
 }
 
-const VECTORS_DIR = new URL("../vectors/", import.meta.url);
+const VECTORS_DIR = new URL("../../vectors/", import.meta.url);
 const vectors = JSON.parse(readFileSync(new URL("envelope-v1.json", VECTORS_DIR), "utf8")) as VectorFile;
 const rsaKekPem = readFileSync(new URL(vectors.keks.rsa.file, VECTORS_DIR), "utf8");
 const aesKek = Buffer.from(readFileSync(new URL(vectors.keks.aes.file, VECTORS_DIR), "utf8").trim(), "hex");

@@ -6,9 +6,9 @@ import {
   CredentialUnavailableError,
 } from "@azure/identity";
 import { describe, expect, it } from "vitest";
-import { redactSecrets } from "../../src/azure/sdk-errors.ts";
-import { mapKeyVaultError } from "../../src/crypto/keyvault-clients.ts";
-import { StorageError } from "../../src/errors.ts";
+import { redactSecrets } from "../../../src/azure/sdk-errors.ts";
+import { mapKeyVaultError } from "../../../src/crypto/keyvault-clients.ts";
+import { StorageError } from "../../../src/errors.ts";
 
 const KID = "https://myvault.vault.azure.net/keys/orthanc-kek/0123456789abcdef0123456789abcdef";
 const ORIGIN = "https://myvault.vault.azure.net";

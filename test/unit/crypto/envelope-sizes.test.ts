@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { DataKey } from "../../src/crypto/data-key.ts";
+import type { DataKey } from "../../../src/crypto/data-key.ts";
 import {
   ciphertextLengthFor,
   decryptEnvelope,
@@ -17,8 +17,8 @@ import {
   parseEnvelope,
   planRange,
   segmentSizeFor,
-} from "../../src/crypto/envelope.ts";
-import { StorageError } from "../../src/errors.ts";
+} from "../../../src/crypto/envelope.ts";
+import { StorageError } from "../../../src/errors.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

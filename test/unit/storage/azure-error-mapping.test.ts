@@ -1,8 +1,8 @@
 import { createHttpHeaders, createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
 import { describe, expect, it } from "vitest";
-import { redactSecrets, safeUrl } from "../../src/azure/sdk-errors.ts";
-import { StorageError } from "../../src/errors.ts";
-import { mapAzureError } from "../../src/storage/azure-blob-store.ts";
+import { redactSecrets, safeUrl } from "../../../src/azure/sdk-errors.ts";
+import { StorageError } from "../../../src/errors.ts";
+import { mapAzureError } from "../../../src/storage/azure-blob-store.ts";
 
 const BLOB = "orthanc/0a1b2c3d-4e5f-6789-abcd-ef0123456789.dcm";
 
