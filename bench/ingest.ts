@@ -21,6 +21,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
+import type { StatusReport } from "../src/bridge/status-report.ts";
 import { PLUGIN_VERSION } from "../src/version.ts";
 import { type AzuriteInstance, startAzurite } from "../test/support/azurite.ts";
 import { type GeneratedDicom, generateCt, generateMultiFrame } from "../test/support/dicom.ts";
@@ -243,12 +244,6 @@ const WORKLOADS: WorkloadSpec[] = [
 type Operation = "create" | "readWhole" | "readRange" | "remove";
 const OPERATIONS: Operation[] = ["create", "readWhole", "readRange", "remove"];
 
-interface PluginStatus {
-  operations: Record<Operation, { calls: number; failures: number; bytes: number }>;
-  keys?: Record<string, number>;
-  runtime?: { node?: string };
-}
-
 /** One workload, one configuration, one round. */
 interface Measurement {
   round: number;
@@ -324,18 +319,16 @@ async function runClients<T>(
   return { wallMs: performance.now() - started, latencies };
 }
 
-async function pluginStatus(orthanc: OrthancInstance): Promise<PluginStatus> {
-  return getJson<PluginStatus>(`${orthanc.url}/azure-blob-storage/status`);
+async function pluginStatus(orthanc: OrthancInstance): Promise<StatusReport> {
+  return getJson<StatusReport>(`${orthanc.url}/azure-blob-storage/status`);
 }
 
-function numericDelta(
-  after: Record<string, number> | undefined,
-  before: Record<string, number> | undefined,
-): Record<string, number> {
+function numericDelta<T extends object>(after: T | undefined, before: T | undefined): Record<string, number> {
   const delta: Record<string, number> = {};
   for (const [key, value] of Object.entries(after ?? {})) {
     if (typeof value !== "number") continue;
-    const change = value - (before?.[key] ?? 0);
+    const previous = (before as Record<string, unknown> | undefined)?.[key];
+    const change = value - (typeof previous === "number" ? previous : 0);
     if (change !== 0) delta[key] = change;
   }
   return delta;

@@ -24,6 +24,7 @@ import { loadNativeBinding } from "./native-binding.ts";
 import { OperationStats } from "./operation-stats.ts";
 import { createRestRoutes } from "./rest-routes.ts";
 import { hardenProcess } from "./sandbox.ts";
+import type { StatusReport } from "./status-report.ts";
 
 /** dist/crypto-worker.cjs, inlined by tools/build-bundle.mjs (absent in unbundled runs). */
 declare const __OABS_CRYPTO_WORKER_SOURCE__: string | undefined;
@@ -118,14 +119,14 @@ async function start(): Promise<void> {
   const stats = new OperationStats();
   const rest = createRestRoutes({
     faults,
-    status: () => ({
+    status: (): StatusReport => ({
       plugin: "azure-blob-storage",
       version: PLUGIN_VERSION,
       store: store.description,
       container: config.storage.containerName,
       blobNamePrefix: config.storage.blobNamePrefix,
       encryption: config.encryption.enabled,
-      keys: keys?.stats,
+      ...(keys === undefined ? {} : { keys: keys.stats }),
       crypto: engine.stats,
       runtime: {
         node: process.version,

@@ -2,10 +2,11 @@ import { StorageError } from "../errors.ts";
 import { type FaultPlan, parseFault } from "./faults.ts";
 import type { RestHandler } from "./handlers.ts";
 import { probeSandbox } from "./sandbox.ts";
+import type { StatusReport } from "./status-report.ts";
 
 export interface RestRoutesOptions {
   /** GET /azure-blob-storage/status */
-  status: () => unknown;
+  status: () => StatusReport;
   /** Present only when AzureBlobStorage.EnableTestingEndpoints is true. */
   faults?: FaultPlan | undefined;
 }

@@ -136,7 +136,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
   }
 
   /** `inputsTaken`: jobs whose caller's memory moved to the worker without a copy. */
-  get stats(): EnvelopeEngineStats & { restarts: number; queued: number; inputsTaken: number } {
+  get stats(): Required<EnvelopeEngineStats> {
     return {
       threads: this.#slots.filter((slot) => slot.worker !== undefined).length,
       offloaded: this.#offloaded,

@@ -59,6 +59,11 @@ export interface EnvelopeEngineStats {
   /** Operations run on a worker / on the calling thread. */
   offloaded: number;
   inline: number;
+  /** Worker pool only: workers replaced after dying, jobs waiting for a worker, and jobs whose
+   * caller's memory moved to the worker without a copy. */
+  restarts?: number;
+  queued?: number;
+  inputsTaken?: number;
 }
 
 /** Runs envelope crypto on the calling thread, chunked so that it never blocks it for long. */

@@ -10,6 +10,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StatusReport } from "../../src/bridge/status-report.ts";
 import { localKeyId } from "../../src/crypto/local-key-wrapper.ts";
 import { startAzurite } from "../support/azurite.ts";
 import { generateCt, generateMr, generateMultiFrame } from "../support/dicom.ts";
@@ -36,15 +37,8 @@ let container: ContainerClient;
 let keyFile: string;
 let kid: string;
 
-interface StatusBody {
-  operations: Record<string, { calls: number; failures: number; bytes: number }>;
-  keys?: { wraps: number; unwraps: number };
-  crypto?: { threads: number; offloaded: number; inline: number; restarts: number; inputsTaken: number };
-  runtime: { generation: number };
-}
-
-async function status(): Promise<StatusBody> {
-  return (await getJson(`${orthanc.url}/azure-blob-storage/status`)) as StatusBody;
+async function status(): Promise<StatusReport> {
+  return (await getJson(`${orthanc.url}/azure-blob-storage/status`)) as StatusReport;
 }
 
 async function dicomBlobName(instanceId: string): Promise<string> {

@@ -4,14 +4,11 @@
  * and the accounting are checked here; how fast it is belongs to the benchmark.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StatusReport } from "../../src/bridge/status-report.ts";
 import { generateCt } from "../support/dicom.ts";
 import type { HopAnswer } from "../support/hop.ts";
 import { getJson, type OrthancInstance, startOrthanc, uploadInstance } from "../support/orthanc.ts";
 import { PLUGIN_PATH, pluginSection } from "../support/plugin.ts";
-
-interface StatusBody {
-  operations: Record<string, { calls: number }>;
-}
 
 /** The in-memory store: the hop never touches storage, so no Azurite is needed. */
 function section(enableTestingEndpoints: boolean): Record<string, unknown> {
@@ -27,7 +24,7 @@ async function hop(orthanc: OrthancInstance, query: string, method = "GET") {
 }
 
 async function storageCalls(orthanc: OrthancInstance): Promise<number> {
-  const status = await getJson<StatusBody>(`${orthanc.url}/azure-blob-storage/status`);
+  const status = await getJson<StatusReport>(`${orthanc.url}/azure-blob-storage/status`);
   return Object.values(status.operations).reduce((sum, op) => sum + op.calls, 0);
 }
 

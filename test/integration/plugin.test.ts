@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StatusReport } from "../../src/bridge/status-report.ts";
 import { startAzurite } from "../support/azurite.ts";
 import { generateCt, generateMr, generateMultiFrame } from "../support/dicom.ts";
 import {
@@ -35,16 +36,8 @@ let azurite: Awaited<ReturnType<typeof startAzurite>>;
 let orthanc: OrthancInstance;
 let container: ContainerClient;
 
-interface StatusBody {
-  runtime: { restarts: number; generation: number; gcExposed?: boolean };
-  operations: Record<
-    "create" | "readWhole" | "readRange" | "remove",
-    { calls: number; failures: number; bytes: number }
-  >;
-}
-
-async function status(): Promise<StatusBody> {
-  return (await getJson(`${orthanc.url}/azure-blob-storage/status`)) as StatusBody;
+async function status(): Promise<StatusReport> {
+  return (await getJson(`${orthanc.url}/azure-blob-storage/status`)) as StatusReport;
 }
 
 async function blobNames(): Promise<string[]> {

@@ -10,6 +10,7 @@ import { Operation } from "../../../src/bridge/native-binding.ts";
 import { OperationStats } from "../../../src/bridge/operation-stats.ts";
 import { createRestRoutes } from "../../../src/bridge/rest-routes.ts";
 import { BridgeStatus, statusForError } from "../../../src/bridge/status-codes.ts";
+import type { StatusReport } from "../../../src/bridge/status-report.ts";
 import { StorageError } from "../../../src/errors.ts";
 
 const UUID = "0b6ab2a5-51c2-4d0f-a5a0-8a3c0c8a4c21";
@@ -133,7 +134,8 @@ describe("createRequestHandler", () => {
   });
 
   it("serves REST routes as JSON and 404s unknown ones", async () => {
-    const rest = createRestRoutes({ status: () => ({ ok: true }) });
+    // The route serialises whatever the status callback returns; its content is the caller's.
+    const rest = createRestRoutes({ status: () => ({ ok: true }) as unknown as StatusReport });
     const h = harness({}, { rest });
     h.handler(1, Operation.Rest, "status", 1, 0, 0, Buffer.alloc(0));
     h.handler(2, Operation.Rest, "nope", 1, 0, 0, Buffer.alloc(0));
