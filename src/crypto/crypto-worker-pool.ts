@@ -15,10 +15,12 @@ import { Worker } from "node:worker_threads";
 import { StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import {
+  CEK_SLOT_LENGTH,
   type CryptoJob,
   type CryptoJobResult,
   type CryptoWorkerData,
   type CryptoWorkerMessage,
+  KEY_SLOT_LENGTH,
   movableBytes,
 } from "./crypto-worker-protocol.ts";
 import type { DataKey } from "./data-key.ts";
@@ -31,6 +33,7 @@ import {
   hasPaddingRoom,
   InlineEnvelopeEngine,
 } from "./envelope-engine.ts";
+import type { IntegrityKey } from "./integrity-key.ts";
 
 export interface CryptoWorkerPoolOptions {
   /** Worker threads, 1-64. */
@@ -48,7 +51,6 @@ const DEFAULT_MIN_OFFLOAD_BYTES = 1024 * 1024;
 const COPY_STEP = 4 * 1024 * 1024;
 /** A worker that dies this many times in a row without finishing a job is not started again. */
 const MAX_CONSECUTIVE_FAILURES = 3;
-const CEK_LENGTH = 32;
 const AES_BLOCK = 16;
 
 interface PendingJob {
@@ -56,6 +58,8 @@ interface PendingJob {
   /** The caller's own memory, not a copy, is to be moved to the worker. */
   readonly takesInput: boolean;
   readonly cek: Buffer;
+  /** Envelope version 2 jobs: written into the slot after the CEK. */
+  readonly integrityKey: IntegrityKey | undefined;
   readonly signal: AbortSignal | undefined;
   settled: boolean;
   resolve(result: Extract<CryptoJobResult, { ok: true }>): void;
@@ -110,7 +114,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
    */
   async start(): Promise<boolean> {
     for (let index = 0; index < this.#options.threads; index++) {
-      const keySlot = new SharedArrayBuffer(CEK_LENGTH);
+      const keySlot = new SharedArrayBuffer(KEY_SLOT_LENGTH);
       this.#slots.push({
         index,
         keySlot,
@@ -175,9 +179,10 @@ export class CryptoWorkerPool implements EnvelopeEngine {
         context: { uuid: context.uuid, contentType: context.contentType },
         wrapped: { keyId, algorithm, encryptedKey: new Uint8Array(encryptedKey) },
         library,
+        ...(options.integrityKey === undefined ? {} : { integrityKeyId: options.integrityKey.id }),
       },
       taken,
-      dataKey.cek,
+      { cek: dataKey.cek, integrityKey: options.integrityKey },
       options.abortSignal,
     );
     if (result.metadata === undefined)
@@ -203,9 +208,10 @@ export class CryptoWorkerPool implements EnvelopeEngine {
         length: body.length,
         context: { uuid: context.uuid, contentType: context.contentType },
         metadata: { ...metadata },
+        ...(options.integrityKey === undefined ? {} : { integrityKeyId: options.integrityKey.id }),
       },
       taken,
-      cek,
+      { cek, integrityKey: options.integrityKey },
       options.abortSignal,
     );
     return Buffer.from(result.data, result.offset, result.length);
@@ -228,14 +234,18 @@ export class CryptoWorkerPool implements EnvelopeEngine {
   #submit(
     message: CryptoJob,
     takesInput: boolean,
-    cek: Buffer,
+    keys: { cek: Buffer; integrityKey: IntegrityKey | undefined },
     signal: AbortSignal | undefined,
   ): Promise<Extract<CryptoJobResult, { ok: true }>> {
-    /* Precondition: a 32-byte CEK, the size of the key slot. */
-    if (cek.length !== CEK_LENGTH) {
+    const { cek, integrityKey } = keys;
+    /* Precondition: a 32-byte CEK and integrity key, the sizes of the key slot's two parts. */
+    if (cek.length !== CEK_SLOT_LENGTH) {
       return Promise.reject(
         new StorageError("invalid-argument", "Expected a 32-byte content-encryption key"),
       );
+    }
+    if (integrityKey !== undefined && integrityKey.key.length !== KEY_SLOT_LENGTH - CEK_SLOT_LENGTH) {
+      return Promise.reject(new StorageError("invalid-argument", "Expected a 32-byte integrity key"));
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
@@ -249,6 +259,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
         message,
         takesInput,
         cek,
+        integrityKey,
         signal,
         settled: false,
         resolve,
@@ -267,7 +278,9 @@ export class CryptoWorkerPool implements EnvelopeEngine {
       if (slot.worker === undefined || !slot.online || slot.job !== undefined) continue;
       const job = this.#queue.shift();
       if (job === undefined || job.settled) continue;
-      slot.key.set(job.cek);
+      slot.key.set(job.cek, 0);
+      if (job.integrityKey === undefined) slot.key.fill(0, CEK_SLOT_LENGTH);
+      else slot.key.set(job.integrityKey.key, CEK_SLOT_LENGTH);
       slot.job = job;
       this.#offloaded++;
       slot.worker.postMessage(job.message, [job.message.data]);

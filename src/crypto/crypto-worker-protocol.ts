@@ -1,14 +1,20 @@
 /**
  * Messages between CryptoWorkerPool (JS thread) and crypto-worker.ts (a worker thread).
- * Bulk bytes travel as transferred ArrayBuffers (moved, not copied). The CEK never travels in
- * a message: it is written into the worker's own 32-byte SharedArrayBuffer slot for the one job
- * the worker runs at a time, and zeroed by the pool when the job settles.
+ * Bulk bytes travel as transferred ArrayBuffers (moved, not copied). Keys never travel in a
+ * message: the CEK and, for envelope version 2, the integrity key are written into the worker's
+ * own SharedArrayBuffer slot for the one job the worker runs at a time, and zeroed by the pool
+ * when the job settles.
  */
 import type { StorageErrorCode } from "../errors.ts";
+import { INTEGRITY_KEY_LENGTH } from "./integrity-key.ts";
 import type { WrapAlgorithm } from "./key-wrapper.ts";
 
+/** The key slot: the CEK at 0, the integrity key (envelope version 2 jobs) at CEK_SLOT_LENGTH. */
+export const CEK_SLOT_LENGTH = 32;
+export const KEY_SLOT_LENGTH = CEK_SLOT_LENGTH + INTEGRITY_KEY_LENGTH;
+
 export interface CryptoWorkerData {
-  /** 32 bytes, shared with the pool: the CEK of the job in progress, zeroed between jobs. */
+  /** KEY_SLOT_LENGTH bytes, shared with the pool: the keys of the job in progress, zeroed between jobs. */
   readonly keySlot: SharedArrayBuffer;
 }
 
@@ -19,6 +25,8 @@ interface JobBase {
   readonly offset: number;
   readonly length: number;
   readonly context: { readonly uuid: string; readonly contentType: number };
+  /** Envelope version 2: the id of the integrity key in the slot. Absent: no integrity key. */
+  readonly integrityKeyId?: string;
 }
 
 export interface EncryptJob extends JobBase {

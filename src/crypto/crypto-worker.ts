@@ -1,7 +1,7 @@
 /**
  * Entry point of a crypto worker thread (bundled on its own into dist/crypto-worker.cjs and
  * started by CryptoWorkerPool). Runs one job at a time: the same envelope functions as the
- * inline engine, on bytes moved in from the pool, with the CEK read from the shared key slot.
+ * inline engine, on bytes moved in from the pool, with the keys read from the shared key slot.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { isStorageError } from "../errors.ts";
@@ -12,23 +12,28 @@ import type {
   CryptoWorkerData,
   CryptoWorkerMessage,
 } from "./crypto-worker-protocol.ts";
-import { movableBytes } from "./crypto-worker-protocol.ts";
+import { CEK_SLOT_LENGTH, KEY_SLOT_LENGTH, movableBytes } from "./crypto-worker-protocol.ts";
 import { decryptEnvelope, encryptEnvelope, parseEnvelope } from "./envelope.ts";
+import type { IntegrityKey } from "./integrity-key.ts";
 
 const port = parentPort;
 if (port === null) throw new Error("crypto-worker.ts runs as a worker thread only");
 const { keySlot } = workerData as CryptoWorkerData;
-/** A view of the shared slot, not a copy: nothing to zero here. */
-const cek = Buffer.from(keySlot);
+/** Views of the shared slot, not copies: nothing to zero here. */
+const cek = Buffer.from(keySlot, 0, CEK_SLOT_LENGTH);
+const integrityKeyBytes = Buffer.from(keySlot, CEK_SLOT_LENGTH, KEY_SLOT_LENGTH - CEK_SLOT_LENGTH);
 
 async function run(job: CryptoJob): Promise<CryptoJobResult> {
   const input = Buffer.from(job.data, job.offset, job.length);
+  const integrityKey: IntegrityKey | undefined =
+    job.integrityKeyId === undefined ? undefined : { id: job.integrityKeyId, key: integrityKeyBytes };
   if (job.op === "encrypt") {
     const wrapped = { ...job.wrapped, encryptedKey: Buffer.from(job.wrapped.encryptedKey) };
     // The moved copy has 16 bytes of room after the plaintext: no second blob-sized buffer.
     const encrypted = await encryptEnvelope(input, { cek, wrapped }, job.context, {
       library: job.library,
       inPlace: true,
+      ...(integrityKey === undefined ? {} : { integrityKey }),
     });
     const { data, offset } = movableBytes(encrypted.body);
     return {
@@ -42,7 +47,10 @@ async function run(job: CryptoJob): Promise<CryptoJobResult> {
   }
   const parsed = parseEnvelope(job.metadata, input.length);
   // The worker owns the moved body: the plaintext takes its place.
-  const plaintext = await decryptEnvelope(input, parsed, cek, job.context, { inPlace: true });
+  const plaintext = await decryptEnvelope(input, parsed, cek, job.context, {
+    inPlace: true,
+    ...(integrityKey === undefined ? {} : { integrityKey }),
+  });
   const { data, offset } = movableBytes(plaintext);
   return { id: job.id, ok: true, data, offset, length: plaintext.length };
 }

@@ -13,6 +13,7 @@ import {
   encryptEnvelope,
   parseEnvelope,
 } from "./envelope.ts";
+import type { IntegrityKey } from "./integrity-key.ts";
 
 export interface EncryptOptions extends OperationOptions {
   /**
@@ -21,6 +22,8 @@ export interface EncryptOptions extends OperationOptions {
    * not read it afterwards.
    */
   consumeInput?: boolean;
+  /** Seal with this deployment integrity key (envelope version 2); without it, version 1. */
+  integrityKey?: IntegrityKey | undefined;
 }
 
 export interface DecryptOptions extends OperationOptions {
@@ -29,6 +32,8 @@ export interface DecryptOptions extends OperationOptions {
    * Buffer is then empty) instead of copying it. For bodies that nothing else references.
    */
   consumeInput?: boolean;
+  /** Version 2 blobs: the integrity key their IntegrityKeyId names. */
+  integrityKey?: IntegrityKey | undefined;
 }
 
 export interface EnvelopeEngine {
@@ -79,7 +84,11 @@ export class InlineEnvelopeEngine implements EnvelopeEngine {
   ): Promise<EncryptedBlob> {
     this.stats.inline++;
     const inPlace = options.consumeInput === true && hasPaddingRoom(plaintext);
-    return encryptEnvelope(plaintext, dataKey, context, { library, inPlace });
+    return encryptEnvelope(plaintext, dataKey, context, {
+      library,
+      inPlace,
+      ...(options.integrityKey === undefined ? {} : { integrityKey: options.integrityKey }),
+    });
   }
 
   async decrypt(
@@ -92,6 +101,7 @@ export class InlineEnvelopeEngine implements EnvelopeEngine {
     this.stats.inline++;
     return decryptEnvelope(body, parseEnvelope(metadata, body.length), cek, context, {
       inPlace: options.consumeInput === true,
+      ...(options.integrityKey === undefined ? {} : { integrityKey: options.integrityKey }),
     });
   }
 

@@ -1,5 +1,5 @@
 /**
- * The metadata codec of envelope version 1 (FORMAT.md): the `encryptiondata` entry
+ * The metadata codec of envelope versions 1 and 2 (FORMAT.md): the `encryptiondata` entry
  * (Microsoft client-side-encryption v1 shape) and the `oabsintegrity` entry (this plugin's
  * own), and steps 1-4 of the normative reading order. Nothing here is trusted until the
  * header tag has been verified (envelope.ts); parsing only refuses what can never be valid.
@@ -12,12 +12,18 @@ import {
   segmentCountFor,
   segmentSizeFor,
 } from "./envelope-layout.ts";
+import { INTEGRITY_KEY_ID_PATTERN } from "./integrity-key.ts";
 import { WRAP_ALGORITHMS, type WrapAlgorithm, type WrappedKey } from "./key-wrapper.ts";
 
 /** Metadata names (Azure metadata names are case-insensitive). */
 export const ENVELOPE_METADATA = { encryptionData: "encryptiondata", integrity: "oabsintegrity" } as const;
 
-export const ENVELOPE_VERSION = 1;
+/**
+ * 1: the MAC key comes from the CEK. 2: it comes from a deployment integrity key
+ * (integrity-key.ts), named by `IntegrityKeyId`. Both stay readable forever.
+ */
+export type EnvelopeVersion = 1 | 2;
+export const NEWEST_ENVELOPE_VERSION: EnvelopeVersion = 2;
 export const IV_LENGTH = 16;
 export const SEGMENT_TAG_LENGTH = 16;
 export const HEADER_TAG_LENGTH = 32;
@@ -31,6 +37,9 @@ const ENCRYPTION_MODE = "FullBlob";
 export type BlobFormat = { kind: "plain" } | { kind: "envelope" };
 
 export interface ParsedEnvelope {
+  version: EnvelopeVersion;
+  /** Version 2: the integrity key that sealed the blob (not yet verified). Version 1: undefined. */
+  integrityKeyId: string | undefined;
   wrapped: WrappedKey;
   iv: Buffer;
   plaintextLength: number;
@@ -144,13 +153,19 @@ export function formatEncryptionData(wrapped: WrappedKey, iv: Buffer, library: s
 
 /** The `oabsintegrity` value: compact JSON, keys in FORMAT.md's order. */
 export function formatIntegrity(fields: {
+  version: EnvelopeVersion;
+  /** Version 2 only. */
+  integrityKeyId: string | undefined;
   segmentSize: number;
   plaintextLength: number;
   segmentTags: Buffer;
   headerTag: Buffer;
 }): string {
+  const sealedBy =
+    fields.version === 2 ? { IntegrityKeyId: checkIntegrityKeyId(fields.integrityKeyId) } : undefined;
   return JSON.stringify({
-    Version: ENVELOPE_VERSION,
+    Version: fields.version,
+    ...sealedBy,
     SegmentSize: fields.segmentSize,
     PlaintextLength: fields.plaintextLength,
     SegmentTags: fields.segmentTags.toString("base64"),
@@ -158,8 +173,20 @@ export function formatIntegrity(fields: {
   });
 }
 
+function checkIntegrityKeyId(id: string | undefined): string {
+  if (id === undefined || !INTEGRITY_KEY_ID_PATTERN.test(id)) {
+    throw new StorageError(
+      "invalid-argument",
+      "Expected an integrity key id (ik- and 32 lowercase hex digits)",
+    );
+  }
+  return id;
+}
+
 /** Step 2: `oabsintegrity`, the version first (a newer version may change everything else). */
 function parseIntegrity(text: string): {
+  version: EnvelopeVersion;
+  integrityKeyId: string | undefined;
   segmentSize: number;
   plaintextLength: number;
   segmentTags: Buffer;
@@ -167,16 +194,26 @@ function parseIntegrity(text: string): {
 } {
   const integrity = parseObject(text, ENVELOPE_METADATA.integrity);
   const version = integrity.Version;
-  if (typeof version === "number" && Number.isSafeInteger(version) && version > ENVELOPE_VERSION) {
+  if (typeof version === "number" && Number.isSafeInteger(version) && version > NEWEST_ENVELOPE_VERSION) {
     throw new StorageError(
       "integrity",
       `encrypted blob was written by a newer plugin (format version ${version}); upgrade the plugin to read it`,
     );
   }
-  if (version !== ENVELOPE_VERSION) throw malformed("oabsintegrity.Version is not a known version");
+  if (version !== 1 && version !== 2) throw malformed("oabsintegrity.Version is not a known version");
+  let integrityKeyId: string | undefined;
+  if (version === 2) {
+    const id = integrity.IntegrityKeyId;
+    if (typeof id !== "string" || !INTEGRITY_KEY_ID_PATTERN.test(id)) {
+      throw malformed("oabsintegrity.IntegrityKeyId is not ik- and 32 lowercase hex digits");
+    }
+    integrityKeyId = id;
+  }
   const headerTag = decodeBase64(integrity.HeaderTag, "oabsintegrity.HeaderTag");
   if (headerTag.length !== HEADER_TAG_LENGTH) throw malformed("oabsintegrity.HeaderTag is not 32 bytes");
   return {
+    version,
+    integrityKeyId,
     segmentSize: nonNegativeInteger(integrity.SegmentSize, "oabsintegrity.SegmentSize"),
     plaintextLength: nonNegativeInteger(integrity.PlaintextLength, "oabsintegrity.PlaintextLength"),
     segmentTags: decodeBase64(integrity.SegmentTags, "oabsintegrity.SegmentTags"),
@@ -246,12 +283,14 @@ export function parseEnvelope(
   if (integrity.segmentSize !== segmentSize) {
     throw malformed("oabsintegrity.SegmentSize is not the segment size of this blob length");
   }
-  if (segmentSize > MAX_U32) throw malformed("the blob is too large for envelope version 1");
+  if (segmentSize > MAX_U32) throw malformed("the blob is too large for the envelope format");
   const segmentCount = segmentCountFor(ciphertextLength, segmentSize);
   if (integrity.segmentTags.length !== segmentCount * SEGMENT_TAG_LENGTH) {
     throw malformed("oabsintegrity.SegmentTags does not hold one 16-byte tag per segment");
   }
   return {
+    version: integrity.version,
+    integrityKeyId: integrity.integrityKeyId,
     wrapped,
     iv,
     plaintextLength,

@@ -13,6 +13,8 @@ export interface CreateBlobOptions extends OperationOptions {
 export interface BlobProperties {
   contentLength: number;
   metadata: Readonly<Record<string, string>>;
+  /** Last-Modified: set by the service on every write of the body or the metadata, never by a client. */
+  lastModified?: Date;
 }
 
 export interface DownloadedBlob {

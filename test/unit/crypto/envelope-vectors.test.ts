@@ -17,6 +17,7 @@ import {
   parseEnvelope,
   planRange,
 } from "../../../src/crypto/envelope.ts";
+import { NEWEST_ENVELOPE_VERSION } from "../../../src/crypto/envelope-metadata.ts";
 import type { WrapAlgorithm } from "../../../src/crypto/key-wrapper.ts";
 import { StorageError } from "../../../src/errors.ts";
 import { storageFailure } from "../../support/assertions.ts";
@@ -221,6 +222,21 @@ describe("envelope v1 known-answer vectors", () => {
   });
 });
 
+/**
+ * "Written by a newer plugin (format version N); upgrade" is what a reader says for a version it
+ * does not know. The v1 vectors were written when only version 1 existed, so their "version-2"
+ * case asks a v1-only reader for an upgrade. This reader knows version 2: that metadata (Version 2
+ * without an IntegrityKeyId) must still fail at step 2 with an integrity error, which the test
+ * checks, but as malformed version 2 metadata rather than with the upgrade message.
+ */
+function messageForThisReader(messageIncludes: string | undefined): string | undefined {
+  const version = /format version (\d+)\); upgrade/.exec(messageIncludes ?? "")?.[1];
+  if (version !== undefined && Number(version) <= NEWEST_ENVELOPE_VERSION) {
+    return "oabsintegrity.IntegrityKeyId";
+  }
+  return messageIncludes;
+}
+
 describe("envelope v1 negative vectors", () => {
   it("cover every step of the reading order", () => {
     const steps = new Set(vectors.negative.map((vector) => vector.failsAtStep));
@@ -263,9 +279,8 @@ describe("envelope v1 negative vectors", () => {
       };
       const error = await storageFailure(read());
       expect(error.code).toBe(vector.expected.code);
-      if (vector.expected.messageIncludes !== undefined) {
-        expect(error.message).toContain(vector.expected.messageIncludes);
-      }
+      const expectedMessage = messageForThisReader(vector.expected.messageIncludes);
+      if (expectedMessage !== undefined) expect(error.message).toContain(expectedMessage);
       if (vector.failsAtStep === 1) {
         expect(() => detectBlobFormat(metadata)).toThrow(StorageError);
       }
