@@ -16,6 +16,8 @@ import type { HopAnswer } from "../test/support/hop.ts";
 import { getJson, startOrthanc } from "../test/support/orthanc.ts";
 import { PLUGIN_PATH, pluginSection } from "../test/support/plugin.ts";
 import { envInteger } from "./env.ts";
+import type { HopReport } from "./schema.ts";
+import { spread } from "./stats.ts";
 
 const REPETITIONS = envInteger("BENCH_HOP_REPETITIONS", 7, 1);
 const CALLS = envInteger("BENCH_HOP_CALLS", 16_000, 16);
@@ -23,40 +25,8 @@ const THREADS = [1, 16] as const;
 const OUT_DIR = join(process.cwd(), "build", "bench");
 const OUT_FILE = join(OUT_DIR, "hop.json");
 
-export interface HopSummary {
-  median: number;
-  min: number;
-  max: number;
-}
-
-export interface HopReport {
-  schema: "oabs-bench-hop/1";
-  startedAt: string;
-  command: string;
-  machine: { nproc: number; loadAverageBefore: number[]; loadAverageAfter: number[] };
-  configuration: string;
-  repetitions: number;
-  callsPerMeasurement: number;
-  results: Array<{
-    threads: number;
-    callsPerSecond: HopSummary;
-    p50Us: HopSummary;
-    p99Us: HopSummary;
-    maxUs: HopSummary;
-  }>;
-  measurements: Array<HopAnswer & { repetition: number }>;
-}
-
 function log(message: string): void {
   process.stderr.write(`[hop ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-}
-
-function summarize(values: number[]): HopSummary {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median =
-    sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-  return { median, min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0 };
 }
 
 async function main(): Promise<void> {
@@ -108,10 +78,10 @@ async function main(): Promise<void> {
       const mine = measurements.filter((m) => m.threads === threads);
       return {
         threads,
-        callsPerSecond: summarize(mine.map((m) => m.callsPerSecond)),
-        p50Us: summarize(mine.map((m) => m.p50Us)),
-        p99Us: summarize(mine.map((m) => m.p99Us)),
-        maxUs: summarize(mine.map((m) => m.maxUs)),
+        callsPerSecond: spread(mine.map((m) => m.callsPerSecond)),
+        p50Us: spread(mine.map((m) => m.p50Us)),
+        p99Us: spread(mine.map((m) => m.p99Us)),
+        maxUs: spread(mine.map((m) => m.maxUs)),
       };
     }),
     measurements,

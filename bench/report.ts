@@ -5,17 +5,13 @@
  *
  *   node tools/build-bench.mjs && node build/bench/ingest.cjs && node build/bench/report.cjs
  *
- * Run from the repository root. Only the measured numbers are used; nothing is estimated.
+ * Run from the repository root. Only the measured numbers are used; nothing is estimated. The
+ * shapes of the three JSON files are declared in bench/schema.ts.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { HopReport } from "./hop.ts";
-import type {
-  Target as IngestTarget,
-  LargeObjectRun,
-  LargeObjectSummary,
-  MultiFrameResult,
-} from "./ingest.ts";
+import type { Aggregate, CryptoReport, HopReport, IngestReport, Target } from "./schema.ts";
+import type { Spread } from "./stats.ts";
 
 const ROOT = process.cwd();
 const INGEST_FILE = join(ROOT, "build", "bench", "ingest.json");
@@ -25,99 +21,6 @@ const OUTPUT = join(ROOT, "BENCHMARKS.md");
 const SVG_DIR = join(ROOT, "bench", "results");
 const SVG_FILE = join(SVG_DIR, "throughput.svg");
 const SVG_LINK = "bench/results/throughput.svg";
-
-// ---------------------------------------------------------------------------------------
-// Input shapes (what bench/ingest.ts and bench/crypto.ts write)
-// ---------------------------------------------------------------------------------------
-
-interface Summary {
-  median: number;
-  min: number;
-  max: number;
-  values?: number[];
-}
-
-interface Aggregate {
-  config: string;
-  workload: string;
-  rounds: number;
-  metrics: Record<
-    | "instancesPerSecond"
-    | "mbPerSecond"
-    | "p50Ms"
-    | "p99Ms"
-    | "orthancCpuMsPerInstance"
-    | "azuriteCpuMsPerInstance"
-    | "storeRequestsPerInstance"
-    | "keyVaultCalls",
-    Summary | null
-  >;
-  storeOperationsPerInstance: Record<string, number> | null;
-  ratioVsFilesystem: { instancesPerSecond: number | null; p50Ms: number | null };
-}
-
-/** Crypto targets (bench/crypto.ts) carry no status/measured text; the report derives them. */
-type Target = Omit<IngestTarget, "status" | "measured"> & Partial<Pick<IngestTarget, "status" | "measured">>;
-
-interface IngestReport {
-  startedAt: string;
-  finishedAt: string;
-  durationSeconds: number;
-  command: string;
-  machine: {
-    nproc: number;
-    cpuModel: string;
-    memTotalMiB: number | null;
-    loadAverageBefore: number[];
-    loadAverageAfter: number[];
-  };
-  versions: {
-    orthanc: string;
-    hostNode: string;
-    embeddedNode: string;
-    plugin: string;
-    source?: { commit: string; dirty: boolean | null };
-    packages: Record<string, string>;
-  };
-  parameters: {
-    instances: number;
-    rounds: number;
-    storescuFiles: number;
-    multiFrameFrames: number;
-    largeObjectRounds?: number;
-    warmupInstances: number;
-    ctInstanceBytes: number;
-    httpClient?: string;
-  };
-  configurations: Array<{ name: string; description: string }>;
-  workloads: Array<{ id: string; description: string; clients: number; kind: string }>;
-  order: string[][];
-  configRuns: Array<{
-    round: number;
-    config: string;
-    durationSeconds: number;
-    peakRssMiB: number | null;
-    keyVaultCallsStartup: number | null;
-    error?: string;
-  }>;
-  results: Aggregate[];
-  rss: Array<{ config: string; peakRssMiB: Summary | null }>;
-  comparisons: Array<{
-    name: string;
-    workloads: Record<string, { ratio: number | null; perRound: number[] }>;
-  }>;
-  multiFrame: MultiFrameResult | null;
-  largeObject?: LargeObjectSummary[];
-  largeObjectRuns?: LargeObjectRun[] | null;
-  targets: Target[];
-}
-
-interface CryptoReport {
-  machine?: Record<string, unknown>;
-  command?: string;
-  results: Array<{ name: string; mbPerSecond: number | Summary | null }>;
-  targets: Target[];
-}
 
 function readJson<T>(file: string): T | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as T) : undefined;
@@ -133,7 +36,7 @@ function fmt(value: number | null | undefined, digits = 1): string {
 }
 
 /** "median (min–max)", or just the value when the range is a single point. */
-function range(summary: Summary | null | undefined, digits = 1): string {
+function range(summary: Spread | null | undefined, digits = 1): string {
   if (summary === null || summary === undefined) return "–";
   if (summary.min === summary.max) return fmt(summary.median, digits);
   return `${fmt(summary.median, digits)} (${fmt(summary.min, digits)}–${fmt(summary.max, digits)})`;
@@ -213,7 +116,7 @@ function throughputSvg(report: IngestReport): string {
     { workload: "ingest-16", label: "16 clients", color: "#59a14f" },
   ];
   const configs = report.configurations.map((c) => c.name);
-  const get = (config: string, workload: string): Summary | null =>
+  const get = (config: string, workload: string): Spread | null =>
     report.results.find((r) => r.config === config && r.workload === workload)?.metrics.instancesPerSecond ??
     null;
   const maxValue = Math.max(1, ...configs.flatMap((c) => series.map((s) => get(c, s.workload)?.max ?? 0)));
@@ -339,8 +242,8 @@ function cpuSection(ingest: IngestReport): string {
   const rows: string[][] = [];
   for (const result of ingest.results) {
     if (!workloads.includes(result.workload)) continue;
-    const orthanc = result.metrics.orthancCpuMsPerInstance ?? null;
-    const azurite = result.metrics.azuriteCpuMsPerInstance ?? null;
+    const orthanc = result.metrics.orthancCpuMsPerInstance;
+    const azurite = result.metrics.azuriteCpuMsPerInstance;
     const total = orthanc === null ? null : orthanc.median + (azurite === null ? 0 : azurite.median);
     rows.push([result.config, result.workload, range(orthanc, 2), range(azurite, 2), fmt(total, 2)]);
   }
@@ -365,12 +268,10 @@ function targetsSection(ingest: IngestReport | undefined, crypto: CryptoReport |
   }
   if (fromIngest.length === 0) list.push(...fromCrypto);
   const rows = list.map((t) => {
-    const measured =
-      t.measured ?? (t.ratio === null ? "not measured in this run" : `ratio ${t.ratio.toFixed(3)}`);
     return [
       t.id,
       t.description,
-      `${measured}${perRound(t.perRound)}`,
+      `${t.measured}${perRound(t.perRound)}`,
       thresholdText(t),
       `**${statusOf(t)}**`,
     ];
@@ -450,18 +351,15 @@ function notes(report: IngestReport): string {
 
 function comparisonsTable(report: IngestReport): string {
   const ids = report.workloads.map((w) => w.id);
-  const rows = report.comparisons.map((c) => [
-    c.name,
-    ...ids.map((id) => times(c.workloads[id]?.ratio ?? null)),
-  ]);
+  const rows = report.comparisons.map((c) => [c.name, ...ids.map((id) => times(c.workloads[id].ratio))]);
   return table(["inst/s, ratio of medians", ...ids], rows);
 }
 
 function largeObjectSection(report: IngestReport): string {
-  const rows = report.largeObject ?? [];
+  const rows = report.largeObject;
   const mf = report.multiFrame;
   if (rows.length === 0 || mf === null) return "";
-  const rounds = report.parameters.largeObjectRounds ?? 0;
+  const rounds = report.parameters.largeObjectRounds;
   return [
     "## T7: storing and reading back a large object",
     "",
@@ -534,7 +432,7 @@ function document(
       "## Setup",
       "",
       `- **Machine**: ${m.nproc} CPUs (\`nproc\`), ${m.cpuModel}, ${m.memTotalMiB === null ? "?" : (m.memTotalMiB / 1024).toFixed(1)} GiB RAM; shared and noisy (load average ${m.loadAverageBefore.map((x) => x.toFixed(2)).join(" / ")} before, ${m.loadAverageAfter.map((x) => x.toFixed(2)).join(" / ")} after). Orthanc, Azurite, the Key Vault emulator and the load generator all run on it.`,
-      `- **Versions**: Orthanc ${v.orthanc} (Debian), plugin ${v.plugin}${v.source === undefined ? "" : ` (built from commit ${v.source.commit.slice(0, 12)}${v.source.dirty === true ? " with uncommitted changes in src/ or native/" : ""})`} with embedded Node ${v.embeddedNode}, benchmark client on Node ${v.hostNode}; ${Object.entries(
+      `- **Versions**: Orthanc ${v.orthanc} (Debian), plugin ${v.plugin} (built from commit ${v.source.commit.slice(0, 12)}${v.source.dirty === true ? " with uncommitted changes in src/ or native/" : ""}) with embedded Node ${v.embeddedNode}, benchmark client on Node ${v.hostNode}; ${Object.entries(
         v.packages,
       )
         .map(([name, version]) => `${name} ${version}`)
@@ -608,14 +506,11 @@ function document(
     lines.push(
       "## Crypto (bench/crypto.ts)",
       "",
-      crypto.command === undefined ? "" : `Command: \`${crypto.command}\``,
+      `Command: \`${crypto.command}\``,
       "",
       table(
         ["Measurement", "MB/s"],
-        crypto.results.map((r) => [
-          r.name,
-          typeof r.mbPerSecond === "number" ? fmt(r.mbPerSecond) : range(r.mbPerSecond),
-        ]),
+        crypto.results.map((r) => [r.name, range(r.mbPerSecond)]),
       ),
       "",
     );
