@@ -342,8 +342,13 @@ export class KeyVaultKeyWrapper implements KeyWrapper {
     }
     this.#lastRefreshProblem = undefined;
     this.#current = latest;
-    if (latest.kid !== previous.kid)
-      this.#logger?.info(`Key Vault key rotated: new writes use ${latest.kid}`);
+    // Loud on purpose (SECURITY.md): whoever can create a version of an unpinned key chooses the
+    // KEK of new CEKs, so every change of version must stand out in the log.
+    if (latest.kid !== previous.kid) {
+      this.#logger?.warning(
+        `Key Vault key rotated: new writes use ${latest.kid} (was ${previous.kid}); pin a version in AzureKeyVault.kid to rule out changes you did not make`,
+      );
+    }
   }
 
   /**

@@ -633,7 +633,10 @@ describe("KeyVaultKeyWrapper: rotation", () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(wrapper.keyId).toBe(kid(KEY, V2));
     expect(logger.lines).toEqual([
-      { level: "info", message: `Key Vault key rotated: new writes use ${kid(KEY, V2)}` },
+      {
+        level: "warning",
+        message: `Key Vault key rotated: new writes use ${kid(KEY, V2)} (was ${kid(KEY, V1)}); pin a version in AzureKeyVault.kid to rule out changes you did not make`,
+      },
     ]);
     const cek = randomBytes(32);
     const wrapped = await wrapper.wrapKey(cek);
