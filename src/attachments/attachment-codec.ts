@@ -21,6 +21,7 @@ import { type EncryptOptions, type EnvelopeEngine, InlineEnvelopeEngine } from "
 import type { IntegrityKey, IntegrityKeyring } from "../crypto/integrity-key.ts";
 import type { WrappedKey } from "../crypto/key-wrapper.ts";
 import { StorageError } from "../errors.ts";
+import { showUntrusted } from "../logging/untrusted.ts";
 import type { BlobProperties, BlobStore, DownloadedBlob } from "../storage/blob-store.ts";
 import { PLUGIN_LIBRARY } from "../version.ts";
 
@@ -274,7 +275,7 @@ export class AttachmentCodec {
     if (keys === undefined) {
       throw new StorageError(
         "unavailable",
-        `the blob is encrypted (key ${parsed.wrapped.keyId}), but no key is configured (AzureBlobStorage.LocalKeyFile)`,
+        `the blob is encrypted (key ${showUntrusted(parsed.wrapped.keyId)}), but no key is configured (AzureBlobStorage.AzureKeyVault or AzureBlobStorage.LocalKeyFile)`,
       );
     }
     const cek = await keys.unwrap(parsed.wrapped, options);

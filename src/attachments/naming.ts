@@ -4,6 +4,10 @@
  * container listing is readable (e.g. "orthanc-a/0a1b...-....dcm").
  */
 import { StorageError } from "../errors.ts";
+import { quoteUntrusted } from "../logging/untrusted.ts";
+
+/** Invalid arguments are shown in messages up to this length. */
+const MAX_ECHOED_LENGTH = 64;
 
 /** Orthanc content types as passed to storage callbacks (OrthancPluginContentType). */
 export const OrthancContentType = {
@@ -14,14 +18,6 @@ export const OrthancContentType = {
 } as const;
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const MAX_ECHOED_LENGTH = 64;
-
-/** Quotes (JSON-style, so control characters are escaped) and truncates a value for a message. */
-function echo(value: unknown): string {
-  const text = typeof value === "string" ? value : String(value);
-  const truncated = text.length > MAX_ECHOED_LENGTH ? `${text.slice(0, MAX_ECHOED_LENGTH)}...` : text;
-  return JSON.stringify(truncated);
-}
 
 export function isOrthancUuid(value: unknown): value is string {
   return typeof value === "string" && UUID_PATTERN.test(value);
@@ -32,7 +28,7 @@ export function assertOrthancUuid(uuid: unknown): asserts uuid is string {
   if (!isOrthancUuid(uuid)) {
     throw new StorageError(
       "invalid-argument",
-      `Expected an Orthanc attachment uuid (36 lowercase hex characters and hyphens) for uuid but received ${echo(uuid)}`,
+      `Expected an Orthanc attachment uuid (36 lowercase hex characters and hyphens) for uuid but received ${quoteUntrusted(uuid, MAX_ECHOED_LENGTH)}`,
     );
   }
 }
@@ -42,7 +38,7 @@ export function assertContentType(contentType: unknown): asserts contentType is 
   if (typeof contentType !== "number" || !Number.isSafeInteger(contentType) || contentType < 0) {
     throw new StorageError(
       "invalid-argument",
-      `Expected an Orthanc content type (a non-negative integer) for contentType but received ${echo(contentType)}`,
+      `Expected an Orthanc content type (a non-negative integer) for contentType but received ${quoteUntrusted(contentType, MAX_ECHOED_LENGTH)}`,
     );
   }
 }
@@ -89,7 +85,7 @@ export function blobNameFor(prefix: string, uuid: string, contentType: number): 
   if (typeof prefix !== "string") {
     throw new StorageError(
       "invalid-argument",
-      `Expected a string for the blob name prefix but received ${echo(prefix)}`,
+      `Expected a string for the blob name prefix but received ${quoteUntrusted(prefix, MAX_ECHOED_LENGTH)}`,
     );
   }
   assertOrthancUuid(uuid);

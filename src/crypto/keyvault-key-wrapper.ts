@@ -31,6 +31,7 @@ import type { OperationOptions } from "../async/operation-options.ts";
 import { redactSecrets } from "../azure/sdk-errors.ts";
 import { StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
+import { showUntrusted } from "../logging/untrusted.ts";
 import { zeroize } from "./data-key.ts";
 import { type KeyWrapper, WRAP_ALGORITHMS, type WrapAlgorithm, type WrappedKey } from "./key-wrapper.ts";
 import {
@@ -264,7 +265,7 @@ export class KeyVaultKeyWrapper implements KeyWrapper {
     if (!this.trusts(kid)) {
       throw new StorageError(
         "unavailable",
-        `key id ${showKeyId(kid)} is not trusted: its vault or key name is not ${CONFIG_NAME}'s (no request was sent)`,
+        `key id ${showUntrusted(kid)} is not trusted: its vault or key name is not ${CONFIG_NAME}'s (no request was sent)`,
       );
     }
     if (!WRAP_ALGORITHMS.includes(wrapped.algorithm)) {
@@ -434,11 +435,6 @@ function oaepHash(algorithm: WrapAlgorithm): "sha1" | "sha256" {
 }
 
 /** A key id read from blob metadata, safe to put in a one-line message. */
-function showKeyId(kid: unknown): string {
-  if (typeof kid !== "string") return `of type ${typeof kid}`;
-  const printable = /^[\x21-\x7e]{1,300}$/.test(kid);
-  return printable ? kid : JSON.stringify(kid.slice(0, 300));
-}
 
 /** StorageErrors pass through unchanged; anything else (a broken clients implementation) is internal. */
 function toStorageError(error: unknown, operation: string, kid: string): StorageError {

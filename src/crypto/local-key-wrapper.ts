@@ -28,6 +28,7 @@ import { readFile } from "node:fs/promises";
 import { abortedError } from "../async/abort.ts";
 import type { OperationOptions } from "../async/operation-options.ts";
 import { StorageError } from "../errors.ts";
+import { showUntrusted } from "../logging/untrusted.ts";
 import { zeroize } from "./data-key.ts";
 import { type KeyWrapper, WRAP_ALGORITHMS, type WrapAlgorithm, type WrappedKey } from "./key-wrapper.ts";
 
@@ -227,14 +228,14 @@ export class LocalKeyWrapper implements KeyWrapper {
     if (key === undefined) {
       throw new StorageError(
         "unavailable",
-        `no local key with id ${wrapped.keyId} is configured (AzureBlobStorage.LocalKeyFile / LocalKeyFilesForReading)`,
+        `no local key with id ${showUntrusted(wrapped.keyId)} is configured (AzureBlobStorage.LocalKeyFile / LocalKeyFilesForReading)`,
       );
     }
     if (options.abortSignal?.aborted) throw abortedError("unwrap", "content key", options.abortSignal);
     if (!ALGORITHMS_BY_KIND[key.kind].includes(wrapped.algorithm)) {
       throw new StorageError(
         "integrity",
-        `the wrapped content key names algorithm ${String(wrapped.algorithm)}, which key ${key.keyId} (${key.kind}) does not support`,
+        `the wrapped content key names algorithm ${showUntrusted(wrapped.algorithm)}, which key ${key.keyId} (${key.kind}) does not support`,
       );
     }
     const unwrapped = unwrapWith(key, wrapped);
