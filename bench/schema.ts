@@ -47,6 +47,8 @@ export type ConfigName =
   | "azurite-local-key"
   | "local-key-inline"
   | "memory-local-key"
+  | "memory-integrity-v2"
+  | "azurite-integrity-v2"
   | "azurite-keyvault"
   | "kv-decay1-pool1";
 

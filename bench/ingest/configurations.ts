@@ -3,7 +3,7 @@
  * on the in-memory store or Azurite, plain or encrypted (local RSA key or the Key Vault
  * emulator); what they share across runs (the key file, the vault); and how one starts.
  */
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,8 @@ const KEY_NAME = "orthanc-kek";
 export interface SharedEnvironment {
   vault: KeyVaultEmulator;
   localKeyFile: string;
+  /** A deployment integrity key (IntegrityKeys, envelope version 2). */
+  integrityKeyFile: string;
   dispose(): Promise<void>;
 }
 
@@ -47,6 +49,11 @@ function azuriteSection(azurite: AzuriteInstance | undefined, overrides: Section
 /** Encryption with the local RSA key (LocalKeyFile). */
 function localKey(env: SharedEnvironment): Section {
   return { EncryptionEnabled: true, LocalKeyFile: env.localKeyFile };
+}
+
+/** As localKey, sealed with a deployment integrity key (envelope version 2, StrictIntegrity). */
+function integrityV2(env: SharedEnvironment): Section {
+  return { ...localKey(env), IntegrityKeys: [{ File: env.integrityKeyFile }] };
 }
 
 /** Encryption with the key of the Key Vault emulator. */
@@ -91,6 +98,15 @@ export const ALL_CONFIGS: readonly ConfigSpec[] = [
     section: (env) => memorySection(localKey(env)),
   },
   {
+    name: "memory-integrity-v2",
+    description:
+      "as memory-local-key, sealed with a deployment integrity key (envelope version 2, StrictIntegrity)",
+    plugin: true,
+    azurite: false,
+    keyVault: false,
+    section: (env) => memorySection(integrityV2(env)),
+  },
+  {
     name: "azurite-plain",
     description: "plugin, Azurite, no encryption",
     plugin: true,
@@ -105,6 +121,15 @@ export const ALL_CONFIGS: readonly ConfigSpec[] = [
     azurite: true,
     keyVault: false,
     section: (env, azurite) => azuriteSection(azurite, localKey(env)),
+  },
+  {
+    name: "azurite-integrity-v2",
+    description:
+      "as azurite-local-key, sealed with a deployment integrity key (envelope version 2, StrictIntegrity)",
+    plugin: true,
+    azurite: true,
+    keyVault: false,
+    section: (env, azurite) => azuriteSection(azurite, integrityV2(env)),
   },
   {
     name: "local-key-inline",
@@ -156,6 +181,8 @@ export async function startSharedEnvironment(): Promise<SharedEnvironment> {
   const localKeyFile = join(keyDir, "kek.pem");
   const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   writeFileSync(localKeyFile, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+  const integrityKeyFile = join(keyDir, "integrity.key");
+  writeFileSync(integrityKeyFile, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
   const vault = await startKeyVaultEmulator({ stateFile: join(keyDir, "vault-state.json") }).catch(
     (error: unknown) => {
       rmSync(keyDir, { recursive: true, force: true });
@@ -166,6 +193,7 @@ export async function startSharedEnvironment(): Promise<SharedEnvironment> {
   return {
     vault,
     localKeyFile,
+    integrityKeyFile,
     async dispose() {
       await vault.dispose();
       rmSync(keyDir, { recursive: true, force: true });

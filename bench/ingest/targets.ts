@@ -237,6 +237,26 @@ export function targets(
     ),
   );
 
+  // T8: envelope version 2 (a deployment integrity key) costs no more than version 1.
+  list.push(
+    ratioTarget(
+      "T8a",
+      "azurite-integrity-v2 REST ingest (4 clients) ≥ 0.95× azurite-local-key (envelope v2 vs v1, within the run's noise)",
+      0.95,
+      compare(aggregates, measurements, "azurite-integrity-v2", "azurite-local-key", "ingest-4"),
+      "azurite-local-key",
+    ),
+  );
+  list.push(
+    ratioTarget(
+      "T8b",
+      "azurite-integrity-v2 /file reads (4 clients) ≥ 0.95× azurite-local-key (envelope v2 vs v1)",
+      0.95,
+      compare(aggregates, measurements, "azurite-integrity-v2", "azurite-local-key", "file-4"),
+      "azurite-local-key",
+    ),
+  );
+
   const kv = compare(aggregates, measurements, "azurite-keyvault", "azurite-local-key", "ingest-4");
   const kvRows = measurements.filter((m) => m.config === "azurite-keyvault");
   const hotCalls = kvRows.reduce((sum, m) => sum + (m.keyVaultCalls ?? 0), 0);
