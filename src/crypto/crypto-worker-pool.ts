@@ -21,7 +21,7 @@ import {
   type CryptoWorkerMessage,
   movableBytes,
 } from "./crypto-worker-protocol.ts";
-import type { DataKey } from "./data-key.ts";
+import { CEK_LENGTH, checkCek, type DataKey } from "./data-key.ts";
 import type { EncryptedBlob, EnvelopeContext } from "./envelope.ts";
 import {
   type DecryptOptions,
@@ -31,6 +31,7 @@ import {
   hasPaddingRoom,
   InlineEnvelopeEngine,
 } from "./envelope-engine.ts";
+import { AES_BLOCK_SIZE } from "./envelope-layout.ts";
 
 export interface CryptoWorkerPoolOptions {
   /** Worker threads, 1-64. */
@@ -48,8 +49,6 @@ const DEFAULT_MIN_OFFLOAD_BYTES = 1024 * 1024;
 const COPY_STEP = 4 * 1024 * 1024;
 /** A worker that dies this many times in a row without finishing a job is not started again. */
 const MAX_CONSECUTIVE_FAILURES = 3;
-const CEK_LENGTH = 32;
-const AES_BLOCK = 16;
 
 interface PendingJob {
   readonly message: CryptoJob;
@@ -163,7 +162,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     const { data, offset, taken } = await workerInput(
       plaintext,
       options.consumeInput === true && hasPaddingRoom(plaintext),
-      AES_BLOCK,
+      AES_BLOCK_SIZE,
     );
     const result = await this.#submit(
       {
@@ -231,11 +230,11 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     cek: Buffer,
     signal: AbortSignal | undefined,
   ): Promise<Extract<CryptoJobResult, { ok: true }>> {
-    /* Precondition: a 32-byte CEK, the size of the key slot. */
-    if (cek.length !== CEK_LENGTH) {
-      return Promise.reject(
-        new StorageError("invalid-argument", "Expected a 32-byte content-encryption key"),
-      );
+    /* Precondition: a CEK, the size of the key slot. */
+    try {
+      checkCek(cek);
+    } catch (error) {
+      return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {

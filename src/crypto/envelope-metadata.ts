@@ -18,7 +18,8 @@ import { WRAP_ALGORITHMS, type WrapAlgorithm, type WrappedKey } from "./key-wrap
 export const ENVELOPE_METADATA = { encryptionData: "encryptiondata", integrity: "oabsintegrity" } as const;
 
 export const ENVELOPE_VERSION = 1;
-export const IV_LENGTH = 16;
+/** The CBC IV is one AES block. */
+export const IV_LENGTH = AES_BLOCK_SIZE;
 export const SEGMENT_TAG_LENGTH = 16;
 export const HEADER_TAG_LENGTH = 32;
 /** EncryptionLibrary written when the caller names none. */
@@ -237,7 +238,7 @@ export function parseEnvelope(
   const ciphertextLength = blobLength;
   const { plaintextLength } = integrity;
   if (ciphertextLength % AES_BLOCK_SIZE !== 0 || ciphertextLength === 0) {
-    throw malformed("the blob length is not a positive multiple of 16");
+    throw malformed(`the blob length is not a positive multiple of ${AES_BLOCK_SIZE}`);
   }
   if (ciphertextLengthFor(plaintextLength) !== ciphertextLength) {
     throw malformed("oabsintegrity.PlaintextLength does not match the blob length");
