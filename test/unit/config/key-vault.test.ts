@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseKeyId, parseKeyVaultSection } from "../../../src/config/key-vault.ts";
+import { parseKeyVaultSection } from "../../../src/config/key-vault.ts";
 
 const PATH = "AzureBlobStorage.AzureKeyVault";
 const SECRET = "kv-s3cr3t-never-shown";
@@ -81,6 +81,10 @@ describe("credentials", () => {
     [
       { tenantId: "not a tenant!" },
       `Expected a tenant id (GUID or domain) for ${PATH}.tenantId but received "not a tenant!" (a string)`,
+    ],
+    [
+      { tenantId: "-contoso.onmicrosoft.com" },
+      `Expected a tenant id (GUID or domain) for ${PATH}.tenantId but received "-contoso.onmicrosoft.com" (a string)`,
     ],
   ])("rejects %j", (extra, message) => {
     const { issues } = parse({ kid: `${VAULT}/keys/k`, ...extra });
@@ -167,29 +171,5 @@ describe("emulator mode (explicit, loopback only)", () => {
     ],
   ])("rejects %j", (section, message) => {
     expect(parse(section).issues).toContain(message);
-  });
-});
-
-describe("parseKeyId", () => {
-  it.each([
-    ["https://v.vault.azure.net/keys/k", { vaultUrl: "https://v.vault.azure.net", keyName: "k" }],
-    ["https://v.vault.azure.net/keys/k/", { vaultUrl: "https://v.vault.azure.net", keyName: "k" }],
-    [
-      "https://h.managedhsm.azure.net/keys/k/abc123",
-      { vaultUrl: "https://h.managedhsm.azure.net", keyName: "k", keyVersion: "abc123" },
-    ],
-  ])("parses %s", (kid, expected) => {
-    expect(parseKeyId(kid)).toEqual(expected);
-  });
-
-  it.each([
-    "https://v.vault.azure.net/secrets/k",
-    "https://v.vault.azure.net/keys/k/v/extra",
-    "https://v.vault.azure.net/keys/k?x=1",
-    "https://user:pw@v.vault.azure.net/keys/k",
-    "https://v.vault.azure.net/keys/bad_name",
-    "not a url",
-  ])("refuses %s", (kid) => {
-    expect(parseKeyId(kid)).toBeUndefined();
   });
 });
