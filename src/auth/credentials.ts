@@ -26,7 +26,7 @@ import {
 import { firstLine, oneLine, safeUrl } from "../azure/sdk-errors.ts";
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import { TENANT_ID_PATTERN } from "./entra-ids.ts";
+import { describeStringShape, TENANT_ID_PATTERN } from "./entra-ids.ts";
 
 export type CredentialSettings =
   | { kind: "client-secret"; tenantId?: string; clientId: string; clientSecret: string }
@@ -90,7 +90,7 @@ export async function createTokenCredential(
     } else if (!TENANT_ID_PATTERN.test(tenantId)) {
       throw new StorageError(
         "invalid-argument",
-        `Expected a tenant id (a GUID or a domain name) but received ${JSON.stringify(tenantId.slice(0, 100))}`,
+        `Expected a tenant id (a GUID or a domain name) but received ${describeStringShape(tenantId, "a GUID or a domain name")}`,
       );
     }
     const credentialOptions: ClientSecretCredentialOptions =

@@ -4,7 +4,7 @@
  * algorithm, trustedKeyIds (allow-list for rotations across keys/vaults), keyRefreshSeconds,
  * maxConcurrentRequests, and an explicit emulator mode for local development and tests.
  */
-import { GUID_PATTERN, TENANT_ID_PATTERN } from "../auth/entra-ids.ts";
+import { describeStringShape, GUID_PATTERN, TENANT_ID_PATTERN } from "../auth/entra-ids.ts";
 import { KEY_NAME_PATTERN, type ParsedKeyId, parseKeyId, parseVaultOrigin } from "../crypto/key-id.ts";
 import { WRAP_ALGORITHMS } from "../crypto/key-wrapper.ts";
 import type { KeyVaultCredentialSettings, KeyVaultKeyRef, KeyVaultSettings } from "./types.ts";
@@ -156,12 +156,19 @@ function parseCredential(
   at: (key: KeyVaultKey) => string,
   issues: Issues,
 ): KeyVaultCredentialSettings | undefined {
+  // Either may be a secret pasted into the wrong key: described by its shape only.
   if (clientId !== undefined && !GUID_PATTERN.test(clientId)) {
-    issues.push(expectation("a client id (GUID)", at("clientId"), describeReceived(clientId)));
+    issues.push(expectation("a client id (GUID)", at("clientId"), describeStringShape(clientId, "a GUID")));
     return undefined;
   }
   if (tenantId !== undefined && !TENANT_ID_PATTERN.test(tenantId)) {
-    issues.push(expectation("a tenant id (GUID or domain)", at("tenantId"), describeReceived(tenantId)));
+    issues.push(
+      expectation(
+        "a tenant id (GUID or domain)",
+        at("tenantId"),
+        describeStringShape(tenantId, "a GUID or a domain name"),
+      ),
+    );
     return undefined;
   }
   if (clientSecret !== undefined && clientSecret !== "") {

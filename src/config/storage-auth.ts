@@ -4,7 +4,7 @@
  * identity (ManagedIdentityClientId) or the credential chain. Connection strings and SAS tokens
  * are secrets: a problem with one is described by what is wrong, never by its value.
  */
-import { GUID_PATTERN } from "../auth/entra-ids.ts";
+import { describeStringShape, GUID_PATTERN } from "../auth/entra-ids.ts";
 import { CONNECTION_STRING_EXPECTATION, checkConnectionString } from "./connection-string.ts";
 import { type ConfigurationKey, keyPath, type SectionReader } from "./keys.ts";
 import type { StorageAuth } from "./types.ts";
@@ -119,11 +119,11 @@ function parseSasToken(value: unknown, issues: Issues): string | undefined {
   return undefined;
 }
 
-/** A GUID. */
+/** A GUID; anything else is described by its shape only (it may be a secret pasted in the wrong key). */
 function parseManagedIdentityClientId(value: unknown, issues: Issues): string | undefined {
   const path = keyPath("ManagedIdentityClientId");
   const text = readString(value, path, issues);
   if (text === undefined || GUID_PATTERN.test(text)) return text;
-  issues.push(expectation(CLIENT_ID_EXPECTATION, path, describeReceived(text)));
+  issues.push(expectation(CLIENT_ID_EXPECTATION, path, describeStringShape(text, "a GUID")));
   return undefined;
 }

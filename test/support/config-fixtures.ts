@@ -10,6 +10,8 @@ import type { PluginConfig } from "../../src/config/types.ts";
 export const ACCOUNT_KEY = "c2VjcmV0LXNob3VsZC1uZXZlci1hcHBlYXI=";
 export const CLIENT_SECRET = "s3cr3t-value-xyz";
 export const CLIENT_ID = "0f0e0d0c-0b0a-0908-0706-050403020100";
+/** Shaped like an Entra client secret (40 characters with "~"): what gets pasted into the wrong key. */
+export const ENTRA_SECRET = "Xq8Q~abcDEFghiJKLmnoPQRstuVWXyz012345678";
 /** A complete, valid seed-style AzureKeyVault section. */
 export const VAULT = {
   baseUrl: "https://vault.vault.azure.net",
@@ -27,6 +29,8 @@ export const SECRET_NEEDLES = [
   "secret-should-never-appear",
   CLIENT_SECRET,
   SAS_SIGNATURE,
+  ENTRA_SECRET.slice(0, 20),
+  ENTRA_SECRET.slice(-20),
 ];
 
 export const CONNECTION_STRING = `DefaultEndpointsProtocol=https;AccountName=myaccount;AccountKey=${ACCOUNT_KEY};EndpointSuffix=core.windows.net`;
@@ -79,4 +83,12 @@ export function parseEnabled(configuration: unknown): PluginConfig {
 
 export function expectNoSecret(text: string): void {
   for (const needle of SECRET_NEEDLES) expect(text).not.toContain(needle);
+}
+
+/** A ConfigurationError's message, issues and stack all keep every secret out. */
+export function expectErrorWithoutSecret(configuration: unknown): void {
+  const error = catchError(configuration);
+  expectNoSecret(error.message);
+  expectNoSecret(error.issues.join("\n"));
+  expectNoSecret(String(error.stack));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GUID_PATTERN, TENANT_ID_PATTERN } from "../../../src/auth/entra-ids.ts";
+import { describeStringShape, GUID_PATTERN, TENANT_ID_PATTERN } from "../../../src/auth/entra-ids.ts";
 
 describe("Entra ID patterns", () => {
   it.each(["0f0e0d0c-0b0a-0908-0706-050403020100", "0F0E0D0C-0B0A-0908-0706-050403020100"])(
@@ -30,4 +30,22 @@ describe("Entra ID patterns", () => {
       expect(TENANT_ID_PATTERN.test(tenant)).toBe(false);
     },
   );
+});
+
+describe("describeStringShape", () => {
+  it("gives the length and what the string is not, never a character of it", () => {
+    const secret = "Xq8Q~abcDEFghiJKLmnoPQRstuVWXyz012345678";
+    const described = describeStringShape(secret, "a GUID");
+    expect(described).toBe("a string of 40 characters that is not a GUID");
+    for (let start = 0; start + 4 <= secret.length; start++) {
+      expect(described).not.toContain(secret.slice(start, start + 4));
+    }
+  });
+
+  it("says an empty string, and one character, as such", () => {
+    expect(describeStringShape("", "a GUID")).toBe("an empty string");
+    expect(describeStringShape("x", "a GUID or a domain name")).toBe(
+      "a string of 1 character that is not a GUID or a domain name",
+    );
+  });
 });

@@ -76,20 +76,31 @@ describe("credentials", () => {
     ],
     [
       { clientId: "app", clientSecret: SECRET },
-      `Expected a client id (GUID) for ${PATH}.clientId but received "app" (a string)`,
+      `Expected a client id (GUID) for ${PATH}.clientId but received a string of 3 characters that is not a GUID`,
     ],
     [
       { tenantId: "not a tenant!" },
-      `Expected a tenant id (GUID or domain) for ${PATH}.tenantId but received "not a tenant!" (a string)`,
+      `Expected a tenant id (GUID or domain) for ${PATH}.tenantId but received a string of 13 characters that is not a GUID or a domain name`,
     ],
     [
       { tenantId: "-contoso.onmicrosoft.com" },
-      `Expected a tenant id (GUID or domain) for ${PATH}.tenantId but received "-contoso.onmicrosoft.com" (a string)`,
+      `Expected a tenant id (GUID or domain) for ${PATH}.tenantId but received a string of 24 characters that is not a GUID or a domain name`,
     ],
   ])("rejects %j", (extra, message) => {
     const { issues } = parse({ kid: `${VAULT}/keys/k`, ...extra });
     expect(issues).toEqual([message]);
     expect(issues.join()).not.toContain(SECRET);
+  });
+
+  it.each(["clientId", "tenantId"])("never shows a client secret pasted into %s", (key) => {
+    const pasted = "Xq8Q~abcDEFghiJKLmnoPQRstuVWXyz012345678";
+    const { result, issues } = parse({ kid: `${VAULT}/keys/k`, clientSecret: SECRET, [key]: pasted });
+    expect(result).toBeUndefined();
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toContain(`${PATH}.${key} but received a string of 40 characters that is not a GUID`);
+    for (const fragment of [pasted, pasted.slice(0, 10), pasted.slice(-10), "Xq8Q~"]) {
+      expect(issues.join("\n")).not.toContain(fragment);
+    }
   });
 });
 

@@ -11,6 +11,7 @@ import {
   CONNECTION_STRING,
   CONTAINER_EXPECTATION,
   catchError,
+  ENTRA_SECRET,
   expectNoSecret,
   issuesOf,
   orthanc,
@@ -576,6 +577,22 @@ describe("secrets", () => {
     [
       "a client secret with EncryptionEnabled",
       orthanc({ EncryptionEnabled: true, AzureKeyVault: { clientSecret: CLIENT_SECRET } }),
+    ],
+    [
+      "the client secret pasted into clientId",
+      orthanc({ AzureKeyVault: { ...VAULT, clientId: CLIENT_SECRET } }),
+    ],
+    [
+      "a client secret pasted into clientId",
+      orthanc({ AzureKeyVault: { ...VAULT, clientId: ENTRA_SECRET } }),
+    ],
+    [
+      "a client secret pasted into tenantId",
+      orthanc({ AzureKeyVault: { ...VAULT, tenantId: ENTRA_SECRET } }),
+    ],
+    [
+      "a client secret pasted into ManagedIdentityClientId",
+      orthancWithUrl({ ManagedIdentityClientId: ENTRA_SECRET }),
     ],
   ];
 

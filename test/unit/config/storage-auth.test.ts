@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import {
   ACCOUNT_URL,
   CONNECTION_STRING,
+  ENTRA_SECRET,
+  expectErrorWithoutSecret,
   issuesOf,
   orthanc,
   orthancWithUrl,
@@ -82,10 +84,21 @@ describe("authentication", () => {
     }
   });
 
-  it("refuses a ManagedIdentityClientId that is not a GUID", () => {
+  it("refuses a ManagedIdentityClientId that is not a GUID, described by its shape only", () => {
     expect(issuesOf(orthancWithUrl({ ManagedIdentityClientId: "my-identity" }))).toEqual([
-      `Expected ${CLIENT_ID_EXPECTATION} for AzureBlobStorage.ManagedIdentityClientId but received "my-identity" (a string)`,
+      `Expected ${CLIENT_ID_EXPECTATION} for AzureBlobStorage.ManagedIdentityClientId but received a string of 11 characters that is not a GUID`,
     ]);
+    expect(issuesOf(orthancWithUrl({ ManagedIdentityClientId: "" }))).toEqual([
+      `Expected ${CLIENT_ID_EXPECTATION} for AzureBlobStorage.ManagedIdentityClientId but received an empty string`,
+    ]);
+  });
+
+  it("never shows a client secret pasted into ManagedIdentityClientId", () => {
+    const configuration = orthancWithUrl({ ManagedIdentityClientId: ENTRA_SECRET });
+    expect(issuesOf(configuration)).toEqual([
+      `Expected ${CLIENT_ID_EXPECTATION} for AzureBlobStorage.ManagedIdentityClientId but received a string of ${ENTRA_SECRET.length} characters that is not a GUID`,
+    ]);
+    expectErrorWithoutSecret(configuration);
   });
 
   it.each([
