@@ -186,7 +186,7 @@ export class AttachmentCodec {
     if (keys === undefined) {
       throw new StorageError(
         "unavailable",
-        `the blob is encrypted (key ${parsed.wrapped.keyId}), but no key is configured (AzureBlobStorage.LocalKeyFile)`,
+        `the blob is encrypted (key ${parsed.wrapped.keyId}), but no key is configured (AzureBlobStorage.AzureKeyVault or AzureBlobStorage.LocalKeyFile)`,
       );
     }
     const cek = await keys.unwrap(parsed.wrapped, options);

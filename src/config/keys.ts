@@ -16,7 +16,7 @@ export const CONFIGURATION_KEYS = [
   "ConnectionString",
   /** String, required. The blob container: 3-63 lowercase letters, digits and single hyphens. */
   "ContainerName",
-  /** Boolean [false]. Encrypt new attachments (AES-256-CBC + HMAC envelope, FORMAT.md). Needs a key: LocalKeyFile. */
+  /** Boolean [false]. Encrypt new attachments (AES-256-CBC + HMAC envelope, FORMAT.md). Needs a key: AzureKeyVault or LocalKeyFile. */
   "EncryptionEnabled",
   /** Integer >= 1 [1000]. Blobs encrypted under one content-encryption key before a new one is made. */
   "KeyDecayCount",

@@ -1,7 +1,8 @@
 /**
  * Key-encryption-key (KEK) abstraction, after the AWS Encryption SDK's keyring: the plugin
- * only ever sees wrapped CEKs and plaintext CEKs; the KEK stays in the wrapper (a local key
- * file here; Azure Key Vault later). Clients are injected, so tests never need Azure.
+ * only ever sees wrapped CEKs and plaintext CEKs; the KEK stays in the wrapper: a local key
+ * file (local-key-wrapper.ts) or an Azure Key Vault / Managed HSM key (keyvault-key-wrapper.ts,
+ * whose Key Vault clients are injected, so tests never need Azure).
  */
 import type { OperationOptions } from "../async/operation-options.ts";
 
