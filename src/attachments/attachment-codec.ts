@@ -18,6 +18,7 @@ import {
   verifyEnvelopeHeader,
 } from "../crypto/envelope.ts";
 import { type EncryptOptions, type EnvelopeEngine, InlineEnvelopeEngine } from "../crypto/envelope-engine.ts";
+import { AES_BLOCK_SIZE, MIN_SEGMENT_SIZE } from "../crypto/envelope-layout.ts";
 import type { IntegrityKey, IntegrityKeyring } from "../crypto/integrity-key.ts";
 import type { WrappedKey } from "../crypto/key-wrapper.ts";
 import { StorageError } from "../errors.ts";
@@ -59,9 +60,6 @@ export interface EncodedAttachment {
   body: Buffer;
   metadata: Record<string, string>;
 }
-
-/** Smallest envelope segment: a first ranged GET aligned to it usually covers the whole plan. */
-const MIN_SEGMENT = 65_536;
 
 export class AttachmentCodec {
   readonly #encryptWrites: boolean;
@@ -287,10 +285,13 @@ export class AttachmentCodec {
   }
 }
 
+/**
+ * The first ranged GET, aligned to the smallest envelope segment: it usually covers the whole plan.
+ */
 function widenToSegments(offset: number, length: number): { offset: number; length: number } {
   // The block before the first one serves as its CBC IV, so start one block earlier.
-  const start = Math.floor(Math.max(0, offset - 16) / MIN_SEGMENT) * MIN_SEGMENT;
-  const end = Math.ceil((offset + length) / MIN_SEGMENT) * MIN_SEGMENT;
+  const start = Math.floor(Math.max(0, offset - AES_BLOCK_SIZE) / MIN_SEGMENT_SIZE) * MIN_SEGMENT_SIZE;
+  const end = Math.ceil((offset + length) / MIN_SEGMENT_SIZE) * MIN_SEGMENT_SIZE;
   return { offset: start, length: end - start };
 }
 

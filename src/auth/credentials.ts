@@ -26,6 +26,7 @@ import {
 import { firstLine, oneLine, safeUrl } from "../azure/sdk-errors.ts";
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
+import { describeStringShape, TENANT_ID_PATTERN } from "./entra-ids.ts";
 
 export type CredentialSettings =
   | { kind: "client-secret"; tenantId?: string; clientId: string; clientSecret: string }
@@ -55,8 +56,6 @@ export interface DiscoverTenantOptions {
 
 const DEFAULT_DISCOVERY_TIMEOUT_MS = 10_000;
 const DISCOVERY_API_VERSION = "7.4";
-/** A tenant GUID or a verified domain name. */
-const TENANT_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.-]{0,252}$/;
 const TENANT_HINT = "set AzureBlobStorage.AzureKeyVault.tenantId to the directory (tenant) id";
 
 /** Builds the credential. Only a missing tenant id costs a request (the challenge). */
@@ -88,10 +87,10 @@ export async function createTokenCredential(
         emulator === undefined ? {} : { caPem: emulator.caPem },
       );
       logger?.info(`Key Vault tenant discovered from its authentication challenge: ${tenantId}`);
-    } else if (!TENANT_PATTERN.test(tenantId)) {
+    } else if (!TENANT_ID_PATTERN.test(tenantId)) {
       throw new StorageError(
         "invalid-argument",
-        `Expected a tenant id (a GUID or a domain name) but received ${JSON.stringify(tenantId.slice(0, 100))}`,
+        `Expected a tenant id (a GUID or a domain name) but received ${describeStringShape(tenantId, "a GUID or a domain name")}`,
       );
     }
     const credentialOptions: ClientSecretCredentialOptions =
@@ -253,7 +252,7 @@ export function tenantFromChallenge(challenge: string): string | undefined {
   if (authority.protocol !== "https:") return undefined;
   const segments = authority.pathname.split("/").filter((segment) => segment.length > 0);
   const tenant = segments[segments.length - 1];
-  if (tenant === undefined || !TENANT_PATTERN.test(tenant)) return undefined;
+  if (tenant === undefined || !TENANT_ID_PATTERN.test(tenant)) return undefined;
   return tenant;
 }
 

@@ -7,7 +7,8 @@
 
 import { AttachmentCodec } from "../attachments/attachment-codec.ts";
 import { StorageService } from "../attachments/storage-service.ts";
-import { describeConfiguration, parsePluginConfiguration } from "../config/parse.ts";
+import { describeConfiguration } from "../config/describe.ts";
+import { parsePluginConfiguration } from "../config/parse.ts";
 import { CryptoWorkerPool } from "../crypto/crypto-worker-pool.ts";
 import { type EnvelopeEngine, InlineEnvelopeEngine } from "../crypto/envelope-engine.ts";
 import { CachingKeyProvider } from "../crypto/key-cache.ts";

@@ -9,7 +9,8 @@
  * Orthanc's ${VAR} substitution is applied the same way Orthanc does it, from the environment.
  */
 import { readFileSync } from "node:fs";
-import { ConfigurationError, describeConfiguration, parsePluginConfiguration } from "../config/parse.ts";
+import { describeConfiguration } from "../config/describe.ts";
+import { ConfigurationError, parsePluginConfiguration } from "../config/parse.ts";
 import { createKeyWrapper, selfTestKeyWrapper } from "../crypto/key-wrapper-factory.ts";
 import { describeError } from "../errors.ts";
 import { createLogger } from "../logging/logger.ts";

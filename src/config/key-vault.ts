@@ -4,16 +4,21 @@
  * algorithm, trustedKeyIds (allow-list for rotations across keys/vaults), keyRefreshSeconds,
  * maxConcurrentRequests, and an explicit emulator mode for local development and tests.
  */
+import { describeStringShape, GUID_PATTERN, TENANT_ID_PATTERN } from "../auth/entra-ids.ts";
+import { KEY_NAME_PATTERN, type ParsedKeyId, parseKeyId, parseVaultOrigin } from "../crypto/key-id.ts";
+import { WRAP_ALGORITHMS } from "../crypto/key-wrapper.ts";
 import type { KeyVaultCredentialSettings, KeyVaultKeyRef, KeyVaultSettings } from "./types.ts";
 import {
   describeReceived,
   expectation,
   type Issues,
   isRecord,
+  LOOPBACK_HOSTS,
   ownValue,
   parseHttpUrl,
   readInteger,
   readNumber,
+  readOneOf,
   readString,
   unknownKeyIssues,
 } from "./validators.ts";
@@ -39,47 +44,9 @@ export const KEY_VAULT_DEFAULTS = {
   maxConcurrentRequests: 8,
 } as const;
 
-const ALGORITHMS = ["RSA-OAEP-256", "RSA-OAEP", "A256KW"] as const;
 const EMULATOR_KEYS = ["caFile", "authorityHost"] as const;
-const KEY_NAME = /^[0-9A-Za-z-]{1,127}$/;
-const KEY_VERSION = /^[0-9A-Za-z]{1,64}$/;
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 const KID_EXPECTATION =
   "a Key Vault key id (https://<vault>/keys/<name>[/<version>]) or a key name with baseUrl";
-
-export interface ParsedKeyId extends KeyVaultKeyRef {
-  readonly keyVersion?: string;
-}
-
-/** Parses https://<host>/keys/<name>[/<version>]; undefined when it is not that shape. */
-export function parseKeyId(value: string): ParsedKeyId | undefined {
-  const url = parseHttpUrl(value);
-  if (
-    url === undefined ||
-    url.protocol !== "https:" ||
-    url.username ||
-    url.password ||
-    url.search ||
-    url.hash
-  ) {
-    return undefined;
-  }
-  const parts = url.pathname.split("/");
-  // "", "keys", name, [version], [""] for a trailing slash
-  if (parts[0] !== "" || parts[1] !== "keys") return undefined;
-  const name = parts[2];
-  const version = parts[3];
-  const rest = parts.slice(4);
-  if (name === undefined || !KEY_NAME.test(name)) return undefined;
-  if (rest.length > 1 || (rest.length === 1 && rest[0] !== "")) return undefined;
-  if (version !== undefined && version !== "" && !KEY_VERSION.test(version)) return undefined;
-  return {
-    vaultUrl: url.origin,
-    keyName: name,
-    ...(version === undefined || version === "" ? {} : { keyVersion: version }),
-  };
-}
 
 export function parseKeyVaultSection(
   value: unknown,
@@ -98,15 +65,9 @@ export function parseKeyVaultSection(
 
   const emulator = parseEmulator(ownValue(value, "emulator"), at("emulator"), issues);
   const baseUrl = text("baseUrl");
-  let baseOrigin: string | undefined;
-  if (baseUrl !== undefined) {
-    const url = parseHttpUrl(baseUrl);
-    const bad = url?.protocol !== "https:" || url.username || url.password || url.search || url.hash;
-    if (bad || url === undefined || (url.pathname !== "/" && url.pathname !== "")) {
-      issues.push(expectation("an https URL of a vault (no path)", at("baseUrl"), describeReceived(baseUrl)));
-    } else {
-      baseOrigin = url.origin;
-    }
+  const baseOrigin = baseUrl === undefined ? undefined : parseVaultOrigin(baseUrl);
+  if (baseUrl !== undefined && baseOrigin === undefined) {
+    issues.push(expectation("an https URL of a vault (no path)", at("baseUrl"), describeReceived(baseUrl)));
   }
 
   const kid = text("kid");
@@ -114,7 +75,7 @@ export function parseKeyVaultSection(
   if (kid === undefined) {
     if (ownValue(value, "kid") === undefined)
       issues.push(`Expected ${KID_EXPECTATION} for ${at("kid")} but received nothing`);
-  } else if (KEY_NAME.test(kid)) {
+  } else if (KEY_NAME_PATTERN.test(kid)) {
     if (baseOrigin === undefined) {
       // An invalid baseUrl is already reported; only a missing one needs saying here.
       if (ownValue(value, "baseUrl") === undefined) {
@@ -133,29 +94,20 @@ export function parseKeyVaultSection(
       );
     }
   }
-  if (key !== undefined && emulator === undefined && LOOPBACK.has(new URL(key.vaultUrl).hostname)) {
+  if (key !== undefined && emulator === undefined && LOOPBACK_HOSTS.has(new URL(key.vaultUrl).hostname)) {
     issues.push(
       `Expected a real vault for ${at("kid")} but received a loopback address; a local emulator needs ${at("emulator")}`,
     );
   }
-  if (key !== undefined && emulator !== undefined && !LOOPBACK.has(new URL(key.vaultUrl).hostname)) {
+  if (key !== undefined && emulator !== undefined && !LOOPBACK_HOSTS.has(new URL(key.vaultUrl).hostname)) {
     issues.push(`Expected a 127.0.0.1/localhost vault with ${at("emulator")} but received ${key.vaultUrl}`);
   }
 
-  const algorithmValue = text("algorithm");
+  const algorithmValue = ownValue(value, "algorithm");
   const algorithm =
     algorithmValue === undefined
       ? KEY_VAULT_DEFAULTS.algorithm
-      : ALGORITHMS.find((a) => a === algorithmValue);
-  if (algorithm === undefined) {
-    issues.push(
-      expectation(
-        `one of ${ALGORITHMS.map((a) => `"${a}"`).join(", ")}`,
-        at("algorithm"),
-        describeReceived(algorithmValue),
-      ),
-    );
-  }
+      : readOneOf(algorithmValue, at("algorithm"), issues, WRAP_ALGORITHMS);
 
   // A clientId of the wrong type is reported once by text(); no follow-up issue about it.
   const clientIdValid =
@@ -204,12 +156,19 @@ function parseCredential(
   at: (key: KeyVaultKey) => string,
   issues: Issues,
 ): KeyVaultCredentialSettings | undefined {
-  if (clientId !== undefined && !GUID.test(clientId)) {
-    issues.push(expectation("a client id (GUID)", at("clientId"), describeReceived(clientId)));
+  // Either may be a secret pasted into the wrong key: described by its shape only.
+  if (clientId !== undefined && !GUID_PATTERN.test(clientId)) {
+    issues.push(expectation("a client id (GUID)", at("clientId"), describeStringShape(clientId, "a GUID")));
     return undefined;
   }
-  if (tenantId !== undefined && !GUID.test(tenantId) && !/^[0-9A-Za-z.-]{1,253}$/.test(tenantId)) {
-    issues.push(expectation("a tenant id (GUID or domain)", at("tenantId"), describeReceived(tenantId)));
+  if (tenantId !== undefined && !TENANT_ID_PATTERN.test(tenantId)) {
+    issues.push(
+      expectation(
+        "a tenant id (GUID or domain)",
+        at("tenantId"),
+        describeStringShape(tenantId, "a GUID or a domain name"),
+      ),
+    );
     return undefined;
   }
   if (clientSecret !== undefined && clientSecret !== "") {
@@ -262,7 +221,7 @@ function parseEmulator(
     return undefined;
   }
   const authority = authorityHost === undefined ? undefined : parseHttpUrl(authorityHost);
-  if (authority?.protocol !== "https:" || !LOOPBACK.has(authority.hostname)) {
+  if (authority?.protocol !== "https:" || !LOOPBACK_HOSTS.has(authority.hostname)) {
     issues.push(
       expectation(
         "an https URL on 127.0.0.1 or localhost",

@@ -2,6 +2,7 @@
  * The parsed, frozen plugin configuration. Produced once by parsePluginConfiguration()
  * from Orthanc's "AzureBlobStorage" section; every other module takes what it needs from here.
  */
+import type { WrapAlgorithm } from "../crypto/key-wrapper.ts";
 
 /** How the plugin authenticates to Blob Storage. Exactly one is configured. */
 export type StorageAuth =
@@ -54,7 +55,7 @@ export type KeyVaultCredentialSettings =
 export interface KeyVaultSettings extends KeyVaultKeyRef {
   /** Pinned version (kid configured with a version); absent: the latest, refreshed every keyRefreshMs. */
   readonly keyVersion?: string;
-  readonly algorithm: "RSA-OAEP" | "RSA-OAEP-256" | "A256KW";
+  readonly algorithm: WrapAlgorithm;
   readonly credential: KeyVaultCredentialSettings;
   /** The configured key plus trustedKeyIds: kids read from blobs must name one of these. */
   readonly trustedKeys: readonly KeyVaultKeyRef[];
@@ -69,7 +70,7 @@ export interface LocalKeySettings {
   /** Wraps new CEKs (and unwraps). */
   readonly writeKeyFile: string;
   /** RSA-OAEP-256 (RSA default), RSA-OAEP, or A256KW (AES keys). Undefined: the key kind's default. */
-  readonly algorithm?: "RSA-OAEP" | "RSA-OAEP-256" | "A256KW";
+  readonly algorithm?: WrapAlgorithm;
   /** Older keys kept for reading blobs written before a rotation. */
   readonly readOnlyKeyFiles: readonly string[];
 }

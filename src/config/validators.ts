@@ -11,6 +11,9 @@ const LOOKS_LIKE_SECRET = /accountkey\s*=|sharedaccesssignature\s*=|(^|[?&;])\s*
 
 export type Issues = string[];
 
+/** The host names of the loopback interface, as URL.hostname gives them: where http and emulators are allowed. */
+export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -67,6 +70,24 @@ export function readString(
     expectation("a string", path, options.secret === true ? describeShape(value) : describeReceived(value)),
   );
   return undefined;
+}
+
+/** Reads an optional string that must be one of `allowed` (compared exactly). */
+export function readOneOf<T extends string>(
+  value: unknown,
+  path: string,
+  issues: Issues,
+  allowed: readonly T[],
+): T | undefined {
+  const text = readString(value, path, issues);
+  if (text === undefined) return undefined;
+  const known = allowed.find((candidate) => candidate === text);
+  if (known === undefined) {
+    issues.push(
+      expectation(`one of ${allowed.map((a) => `"${a}"`).join(", ")}`, path, describeReceived(text)),
+    );
+  }
+  return known;
 }
 
 export interface IntegerRange {

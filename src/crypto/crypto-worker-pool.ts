@@ -23,7 +23,7 @@ import {
   KEY_SLOT_LENGTH,
   movableBytes,
 } from "./crypto-worker-protocol.ts";
-import type { DataKey } from "./data-key.ts";
+import { checkCek, type DataKey } from "./data-key.ts";
 import type { EncryptedBlob, EnvelopeContext } from "./envelope.ts";
 import {
   type DecryptOptions,
@@ -33,6 +33,7 @@ import {
   hasPaddingRoom,
   InlineEnvelopeEngine,
 } from "./envelope-engine.ts";
+import { AES_BLOCK_SIZE } from "./envelope-layout.ts";
 import type { IntegrityKey } from "./integrity-key.ts";
 
 export interface CryptoWorkerPoolOptions {
@@ -51,7 +52,6 @@ const DEFAULT_MIN_OFFLOAD_BYTES = 1024 * 1024;
 const COPY_STEP = 4 * 1024 * 1024;
 /** A worker that dies this many times in a row without finishing a job is not started again. */
 const MAX_CONSECUTIVE_FAILURES = 3;
-const AES_BLOCK = 16;
 
 interface PendingJob {
   readonly message: CryptoJob;
@@ -167,7 +167,7 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     const { data, offset, taken } = await workerInput(
       plaintext,
       options.consumeInput === true && hasPaddingRoom(plaintext),
-      AES_BLOCK,
+      AES_BLOCK_SIZE,
     );
     const result = await this.#submit(
       {
@@ -238,11 +238,11 @@ export class CryptoWorkerPool implements EnvelopeEngine {
     signal: AbortSignal | undefined,
   ): Promise<Extract<CryptoJobResult, { ok: true }>> {
     const { cek, integrityKey } = keys;
-    /* Precondition: a 32-byte CEK and integrity key, the sizes of the key slot's two parts. */
-    if (cek.length !== CEK_SLOT_LENGTH) {
-      return Promise.reject(
-        new StorageError("invalid-argument", "Expected a 32-byte content-encryption key"),
-      );
+    /* Precondition: a CEK and an integrity key of the sizes of the key slot's two parts. */
+    try {
+      checkCek(cek);
+    } catch (error) {
+      return Promise.reject(error);
     }
     if (integrityKey !== undefined && integrityKey.key.length !== KEY_SLOT_LENGTH - CEK_SLOT_LENGTH) {
       return Promise.reject(new StorageError("invalid-argument", "Expected a 32-byte integrity key"));

@@ -6,11 +6,12 @@
  * when the job settles.
  */
 import type { StorageErrorCode } from "../errors.ts";
+import { CEK_LENGTH } from "./data-key.ts";
 import { INTEGRITY_KEY_LENGTH } from "./integrity-key.ts";
 import type { WrapAlgorithm } from "./key-wrapper.ts";
 
 /** The key slot: the CEK at 0, the integrity key (envelope version 2 jobs) at CEK_SLOT_LENGTH. */
-export const CEK_SLOT_LENGTH = 32;
+export const CEK_SLOT_LENGTH = CEK_LENGTH;
 export const KEY_SLOT_LENGTH = CEK_SLOT_LENGTH + INTEGRITY_KEY_LENGTH;
 
 export interface CryptoWorkerData {

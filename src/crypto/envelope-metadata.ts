@@ -24,7 +24,8 @@ export const ENVELOPE_METADATA = { encryptionData: "encryptiondata", integrity: 
  */
 export type EnvelopeVersion = 1 | 2;
 export const NEWEST_ENVELOPE_VERSION: EnvelopeVersion = 2;
-export const IV_LENGTH = 16;
+/** The CBC IV is one AES block. */
+export const IV_LENGTH = AES_BLOCK_SIZE;
 export const SEGMENT_TAG_LENGTH = 16;
 export const HEADER_TAG_LENGTH = 32;
 /** EncryptionLibrary written when the caller names none. */
@@ -274,7 +275,7 @@ export function parseEnvelope(
   const ciphertextLength = blobLength;
   const { plaintextLength } = integrity;
   if (ciphertextLength % AES_BLOCK_SIZE !== 0 || ciphertextLength === 0) {
-    throw malformed("the blob length is not a positive multiple of 16");
+    throw malformed(`the blob length is not a positive multiple of ${AES_BLOCK_SIZE}`);
   }
   if (ciphertextLengthFor(plaintextLength) !== ciphertextLength) {
     throw malformed("oabsintegrity.PlaintextLength does not match the blob length");

@@ -19,7 +19,7 @@ import {
   timingSafeEqual,
 } from "node:crypto";
 import { StorageError } from "../errors.ts";
-import type { DataKey } from "./data-key.ts";
+import { checkCek, type DataKey } from "./data-key.ts";
 import {
   AES_BLOCK_SIZE,
   ciphertextLengthFor,
@@ -91,7 +91,6 @@ export interface DecryptEnvelopeOptions {
   integrityKey?: IntegrityKey | undefined;
 }
 
-const CEK_LENGTH = 32;
 const MAC_KEY_LENGTH = 32;
 /** Work unit of one cipher/HMAC update, and between two turns of the event loop (1 MiB measured best here). */
 const CHUNK_SIZE = 1024 * 1024;
@@ -133,12 +132,6 @@ function checkContext(context: EnvelopeContext): void {
       "invalid-argument",
       `Expected a content type between 0 and ${MAX_U32} but received ${String(contentType)}`,
     );
-  }
-}
-
-function checkCek(cek: Buffer): void {
-  if (!Buffer.isBuffer(cek) || cek.length !== CEK_LENGTH) {
-    throw new StorageError("invalid-argument", "Expected a 32-byte content-encryption key");
   }
 }
 
@@ -445,7 +438,7 @@ export async function encryptEnvelope(
     throw new StorageError("invalid-argument", "Expected a wrapped CEK with a key id");
   }
   const iv = options.iv ?? randomBytes(IV_LENGTH);
-  if (iv.length !== IV_LENGTH) throw new StorageError("invalid-argument", "Expected a 16-byte IV");
+  if (iv.length !== IV_LENGTH) throw new StorageError("invalid-argument", `Expected a ${IV_LENGTH}-byte IV`);
 
   const plaintextLength = plaintext.length;
   const ciphertextLength = ciphertextLengthFor(plaintextLength);

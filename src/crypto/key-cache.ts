@@ -17,7 +17,7 @@ import { abortedError, combineAbortSignals, raceWithSignal } from "../async/abor
 import type { OperationOptions } from "../async/operation-options.ts";
 import { describeError, StorageError } from "../errors.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
-import { type DataKey, zeroize } from "./data-key.ts";
+import { CEK_LENGTH, type DataKey, zeroize } from "./data-key.ts";
 import type { KeyWrapper, WrappedKey } from "./key-wrapper.ts";
 
 export interface KeyCacheLimits {
@@ -73,7 +73,6 @@ export interface KeyCacheStats {
   acquireWaits: number;
 }
 
-const CEK_LENGTH = 32;
 /** Share of a data key's limits after which the next key is prepared in the background. */
 const REFRESH_SHARE = 0.8;
 /** After a failed background wrap, the next background attempt waits this long. */

@@ -6,7 +6,7 @@ import { createTokenCredential } from "../auth/credentials.ts";
 import type { EncryptionSettings, KeyVaultSettings, RequestSettings } from "../config/types.ts";
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import { zeroize } from "./data-key.ts";
+import { CEK_LENGTH, zeroize } from "./data-key.ts";
 import type { KeyWrapper } from "./key-wrapper.ts";
 import { createKeyVaultClients } from "./keyvault-clients.ts";
 import { KeyVaultKeyWrapper } from "./keyvault-key-wrapper.ts";
@@ -80,7 +80,7 @@ async function createKeyVaultWrapper(
 
 /** Wraps and unwraps a throwaway key: a wrong or unusable key fails startup, not the first store. */
 export async function selfTestKeyWrapper(wrapper: KeyWrapper, options: OperationOptions = {}): Promise<void> {
-  const probe = randomBytes(32);
+  const probe = randomBytes(CEK_LENGTH);
   let unwrapped: Buffer | undefined;
   try {
     const wrapped = await wrapper.wrapKey(probe, options);

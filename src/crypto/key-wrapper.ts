@@ -1,13 +1,22 @@
 /**
  * Key-encryption-key (KEK) abstraction, after the AWS Encryption SDK's keyring: the plugin
- * only ever sees wrapped CEKs and plaintext CEKs; the KEK stays in the wrapper (a local key
- * file here; Azure Key Vault later). Clients are injected, so tests never need Azure.
+ * only ever sees wrapped CEKs and plaintext CEKs; the KEK stays in the wrapper: a local key
+ * file (local-key-wrapper.ts) or an Azure Key Vault / Managed HSM key (keyvault-key-wrapper.ts,
+ * whose Key Vault clients are injected, so tests never need Azure).
  */
 import type { OperationOptions } from "../async/operation-options.ts";
 
-/** Wrapping algorithms, named as in JWA / Key Vault. RSA1_5 is never used. */
-export type WrapAlgorithm = "RSA-OAEP" | "RSA-OAEP-256" | "A256KW";
-export const WRAP_ALGORITHMS: readonly WrapAlgorithm[] = ["RSA-OAEP", "RSA-OAEP-256", "A256KW"];
+/**
+ * Wrapping algorithms, named as in JWA / Key Vault, the default for RSA keys first. RSA1_5 is
+ * never used.
+ */
+export const WRAP_ALGORITHMS = ["RSA-OAEP-256", "RSA-OAEP", "A256KW"] as const;
+export type WrapAlgorithm = (typeof WRAP_ALGORITHMS)[number];
+
+/** The OAEP hash of an RSA wrapping algorithm: SHA-1 for RSA-OAEP, SHA-256 for RSA-OAEP-256. */
+export function oaepHash(algorithm: WrapAlgorithm): "sha1" | "sha256" {
+  return algorithm === "RSA-OAEP" ? "sha1" : "sha256";
+}
 
 export interface WrappedKey {
   /** Exact id of the KEK that wrapped it (versioned for Key Vault). */
@@ -19,7 +28,7 @@ export interface WrappedKey {
 export interface KeyWrapper {
   /** For logs; never contains key material. */
   readonly description: string;
-  /** Wraps a 32-byte CEK with the current KEK. */
+  /** Wraps a CEK (CEK_LENGTH bytes, data-key.ts) with the current KEK. */
   wrapKey(cek: Buffer, options?: OperationOptions): Promise<WrappedKey>;
   /**
    * Unwraps with exactly the KEK named by wrapped.keyId. Returns a new Buffer that the caller

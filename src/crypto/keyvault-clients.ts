@@ -49,6 +49,7 @@ import {
 import { StorageError } from "../errors.ts";
 import { PLUGIN_VERSION } from "../version.ts";
 import { zeroize } from "./data-key.ts";
+import { MAX_KEY_ID_LENGTH, parseVaultOrigin, parseVersionedKeyId } from "./key-id.ts";
 import type { WrapAlgorithm } from "./key-wrapper.ts";
 
 export interface KeyVaultKeyInfo {
@@ -105,61 +106,9 @@ export interface KeyVaultClientOptions {
 
 export const DEFAULT_MAX_KEYVAULT_CLIENTS = 64;
 const USER_AGENT_PREFIX = `OrthancAzureBlobStorage/${PLUGIN_VERSION}`;
-const MAX_KID_LENGTH = 256;
 
 // ---------------------------------------------------------------------------------------------
-// Key ids
-
-export interface ParsedKeyId {
-  /** https://host[:port], lower-case host. */
-  readonly origin: string;
-  readonly name: string;
-  readonly version: string;
-}
-
-/** An https URL with a host and exactly this path: no user info, query or fragment. */
-function parseHttpsUrl(value: string, pathname: string): URL | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== "https:" || url.username !== "" || url.password !== "" || url.hostname === "") {
-    return undefined;
-  }
-  if (url.pathname !== pathname || url.search !== "" || url.hash !== "") return undefined;
-  return url;
-}
-
-const KID_PATTERN = /^https:\/\/([^/?#@\\\s]+)\/keys\/([0-9A-Za-z-]{1,127})\/([0-9A-Za-z]{1,64})$/;
-
-/**
- * Parses a versioned key id `https://<host>/keys/<name>/<version>`: https only, a non-empty
- * version, nothing else (no query, fragment, user info, extra segment or trailing slash).
- * Returns undefined for anything else.
- */
-export function parseVersionedKeyId(kid: string): ParsedKeyId | undefined {
-  if (typeof kid !== "string" || kid.length > MAX_KID_LENGTH) return undefined;
-  const match = KID_PATTERN.exec(kid);
-  if (match === null) return undefined;
-  const [, , name, version] = match;
-  if (name === undefined || version === undefined) return undefined;
-  const url = parseHttpsUrl(kid, `/keys/${name}/${version}`);
-  if (url === undefined) return undefined;
-  return { origin: url.origin, name, version };
-}
-
-/**
- * The origin of a vault URL (`https://host[:port]`, an optional trailing slash allowed), or
- * undefined when it is not a bare https origin.
- */
-export function parseVaultOrigin(vaultUrl: string): string | undefined {
-  if (typeof vaultUrl !== "string") return undefined;
-  const url = parseHttpsUrl(vaultUrl, "/");
-  if (url === undefined) return undefined;
-  return url.origin;
-}
+// Key ids (parsed by key-id.ts)
 
 /** A configured URL without user info, query or fragment: safe for messages. */
 export function safeKeyVaultUrl(value: unknown): string {
@@ -380,14 +329,19 @@ class AzureKeyVaultClients implements KeyVaultClients {
     if (parsed === undefined) {
       throw new StorageError(
         "invalid-argument",
-        `${operation}: expected a versioned https Key Vault key id (https://<vault>/keys/<name>/<version>) but received ${JSON.stringify(versionedKid.slice(0, MAX_KID_LENGTH))}`,
+        `${operation}: expected a versioned https Key Vault key id (https://<vault>/keys/<name>/<version>) but received ${JSON.stringify(versionedKid.slice(0, MAX_KEY_ID_LENGTH))}`,
       );
     }
     // A minimal KeyVaultKey (no JWK, no attributes): remote-only, no implicit GET, no local checks.
     const key: KeyVaultKey = {
       id: versionedKid,
-      name: parsed.name,
-      properties: { id: versionedKid, name: parsed.name, vaultUrl: parsed.origin, version: parsed.version },
+      name: parsed.keyName,
+      properties: {
+        id: versionedKid,
+        name: parsed.keyName,
+        vaultUrl: parsed.vaultUrl,
+        version: parsed.keyVersion,
+      },
     };
     const client = new CryptographyClient(key, this.#options.credential, this.#clientOptions());
     this.#cryptoClients.set(versionedKid, client);
@@ -427,7 +381,7 @@ class AzureKeyVaultClients implements KeyVaultClients {
     if (kid === undefined || parseVersionedKeyId(kid) === undefined) {
       throw new StorageError(
         "internal",
-        `getKey with key ${requested}: Key Vault returned no versioned key id (${JSON.stringify(String(kid).slice(0, MAX_KID_LENGTH))})`,
+        `getKey with key ${requested}: Key Vault returned no versioned key id (${JSON.stringify(String(kid).slice(0, MAX_KEY_ID_LENGTH))})`,
       );
     }
     const kty = key.keyType ?? key.key?.kty ?? "";

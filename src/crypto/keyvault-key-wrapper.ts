@@ -32,15 +32,16 @@ import { redactSecrets } from "../azure/sdk-errors.ts";
 import { StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { showUntrusted } from "../logging/untrusted.ts";
-import { zeroize } from "./data-key.ts";
-import { type KeyWrapper, WRAP_ALGORITHMS, type WrapAlgorithm, type WrappedKey } from "./key-wrapper.ts";
+import { checkCekToWrap, copyUnwrappedCek } from "./data-key.ts";
+import { KEY_NAME_PATTERN, KEY_VERSION_PATTERN, parseVaultOrigin, parseVersionedKeyId } from "./key-id.ts";
 import {
-  type KeyVaultClients,
-  type KeyVaultKeyInfo,
-  parseVaultOrigin,
-  parseVersionedKeyId,
-  safeKeyVaultUrl,
-} from "./keyvault-clients.ts";
+  type KeyWrapper,
+  oaepHash,
+  WRAP_ALGORITHMS,
+  type WrapAlgorithm,
+  type WrappedKey,
+} from "./key-wrapper.ts";
+import { type KeyVaultClients, type KeyVaultKeyInfo, safeKeyVaultUrl } from "./keyvault-clients.ts";
 
 export interface KeyVaultKeyWrapperOptions {
   /** Origin, e.g. https://myvault.vault.azure.net */
@@ -61,13 +62,10 @@ export interface KeyVaultKeyWrapperOptions {
   now?: () => number;
 }
 
-const CEK_LENGTH = 32;
 const MIN_RSA_BITS = 2048;
 /** FORMAT.md's metadata size budget assumes wrapped keys of at most 512 bytes. */
 const MAX_RSA_BITS = 4096;
 const MAX_WRAPPED_LENGTH = 512;
-const KEY_NAME_PATTERN = /^[0-9A-Za-z-]{1,127}$/;
-const KEY_VERSION_PATTERN = /^[0-9A-Za-z]{1,64}$/;
 const RSA_KEY_TYPES = new Set(["RSA", "RSA-HSM"]);
 const AES_KEY_TYPES = new Set(["oct", "oct-HSM"]);
 const CONFIG_NAME = "AzureBlobStorage.AzureKeyVault";
@@ -217,18 +215,13 @@ export class KeyVaultKeyWrapper implements KeyWrapper {
   trusts(keyId: string): boolean {
     const parsed = parseVersionedKeyId(keyId);
     if (parsed === undefined) return false;
-    const name = parsed.name.toLowerCase();
-    return this.#trusted.some((key) => key.origin === parsed.origin && key.name === name);
+    const name = parsed.keyName.toLowerCase();
+    return this.#trusted.some((key) => key.origin === parsed.vaultUrl && key.name === name);
   }
 
   async wrapKey(cek: Buffer, options: OperationOptions = {}): Promise<WrappedKey> {
     if (options.abortSignal?.aborted) throw abortedError("wrap", "content key", options.abortSignal);
-    if (!Buffer.isBuffer(cek) || cek.length !== CEK_LENGTH) {
-      throw new StorageError(
-        "invalid-argument",
-        `Expected a ${CEK_LENGTH}-byte content key to wrap but received ${Buffer.isBuffer(cek) ? `${cek.length} bytes` : typeof cek}`,
-      );
-    }
+    checkCekToWrap(cek);
     const key = this.#current;
     const problem = this.#writeProblem(key);
     if (problem !== undefined) {
@@ -291,19 +284,7 @@ export class KeyVaultKeyWrapper implements KeyWrapper {
     } catch (error) {
       throw toStorageError(error, "unwrapKey", kid);
     }
-    try {
-      if (!Buffer.isBuffer(unwrapped) || unwrapped.length !== CEK_LENGTH) {
-        throw new StorageError(
-          "integrity",
-          `the wrapped content key unwraps with key ${kid} to ${Buffer.isBuffer(unwrapped) ? unwrapped.length : 0} bytes instead of ${CEK_LENGTH}`,
-        );
-      }
-      const cek = Buffer.alloc(CEK_LENGTH);
-      unwrapped.copy(cek);
-      return cek;
-    } finally {
-      if (Buffer.isBuffer(unwrapped)) zeroize(unwrapped);
-    }
+    return copyUnwrappedCek(unwrapped, kid);
   }
 
   /**
@@ -388,11 +369,11 @@ export class KeyVaultKeyWrapper implements KeyWrapper {
     const parsed = parseVersionedKeyId(key.kid);
     if (parsed === undefined)
       return `Key Vault returned key id ${JSON.stringify(key.kid)}, which is not a versioned https key id`;
-    if (parsed.origin !== this.vaultOrigin || parsed.name.toLowerCase() !== this.keyName.toLowerCase()) {
+    if (parsed.vaultUrl !== this.vaultOrigin || parsed.keyName.toLowerCase() !== this.keyName.toLowerCase()) {
       return `Key Vault returned key id ${key.kid}, which does not name the configured vault and key (is the vault URL the vault's canonical URL?)`;
     }
-    if (this.keyVersion !== undefined && parsed.version !== this.keyVersion) {
-      return `Key Vault returned version ${parsed.version} instead of the pinned version ${this.keyVersion}`;
+    if (this.keyVersion !== undefined && parsed.keyVersion !== this.keyVersion) {
+      return `Key Vault returned version ${parsed.keyVersion} instead of the pinned version ${this.keyVersion}`;
     }
     if (this.algorithm === "A256KW") {
       if (!AES_KEY_TYPES.has(key.kty)) {
@@ -428,10 +409,6 @@ export class KeyVaultKeyWrapper implements KeyWrapper {
     }
     return undefined;
   }
-}
-
-function oaepHash(algorithm: WrapAlgorithm): "sha1" | "sha256" {
-  return algorithm === "RSA-OAEP" ? "sha1" : "sha256";
 }
 
 /** A key id read from blob metadata, safe to put in a one-line message. */

@@ -29,8 +29,14 @@ import { abortedError } from "../async/abort.ts";
 import type { OperationOptions } from "../async/operation-options.ts";
 import { StorageError } from "../errors.ts";
 import { showUntrusted } from "../logging/untrusted.ts";
-import { zeroize } from "./data-key.ts";
-import { type KeyWrapper, WRAP_ALGORITHMS, type WrapAlgorithm, type WrappedKey } from "./key-wrapper.ts";
+import { CEK_LENGTH, checkCekToWrap, copyUnwrappedCek, zeroize } from "./data-key.ts";
+import {
+  type KeyWrapper,
+  oaepHash,
+  WRAP_ALGORITHMS,
+  type WrapAlgorithm,
+  type WrappedKey,
+} from "./key-wrapper.ts";
 
 export type LocalKeyKind = "rsa" | "aes";
 
@@ -58,7 +64,6 @@ export interface LocalKeyMaterialOptions {
 /** RFC 3394 default initial value. */
 const AES_KW_IV = Buffer.from("A6A6A6A6A6A6A6A6", "hex");
 const AES_KW_CIPHER = "id-aes256-wrap";
-const CEK_LENGTH = 32;
 const AES_KEY_LENGTH = 32;
 const AES_WRAPPED_LENGTH = CEK_LENGTH + 8;
 const MIN_RSA_BITS = 2048;
@@ -199,12 +204,7 @@ export class LocalKeyWrapper implements KeyWrapper {
   async wrapKey(cek: Buffer, options: OperationOptions = {}): Promise<WrappedKey> {
     const key = this.#writeKey;
     if (options.abortSignal?.aborted) throw abortedError("wrap", "content key", options.abortSignal);
-    if (!Buffer.isBuffer(cek) || cek.length !== CEK_LENGTH) {
-      throw new StorageError(
-        "invalid-argument",
-        `Expected a ${CEK_LENGTH}-byte content key to wrap but received ${Buffer.isBuffer(cek) ? `${cek.length} bytes` : typeof cek}`,
-      );
-    }
+    checkCekToWrap(cek);
     const algorithm = this.algorithm;
     let encryptedKey: Buffer;
     if (algorithm === "A256KW") {
@@ -242,19 +242,7 @@ export class LocalKeyWrapper implements KeyWrapper {
     if (unwrapped === undefined) {
       throw new StorageError("integrity", `the wrapped content key does not unwrap with key ${key.keyId}`);
     }
-    try {
-      if (unwrapped.length !== CEK_LENGTH) {
-        throw new StorageError(
-          "integrity",
-          `the wrapped content key unwraps with key ${key.keyId} to ${unwrapped.length} bytes instead of ${CEK_LENGTH}`,
-        );
-      }
-      const cek = Buffer.alloc(CEK_LENGTH);
-      unwrapped.copy(cek);
-      return cek;
-    } finally {
-      zeroize(unwrapped);
-    }
+    return copyUnwrappedCek(unwrapped, key.keyId);
   }
 }
 
@@ -280,10 +268,6 @@ function unwrapWith(key: LocalKey, wrapped: WrappedKey): Buffer | undefined {
   } catch {
     return undefined;
   }
-}
-
-function oaepHash(algorithm: WrapAlgorithm): "sha1" | "sha256" {
-  return algorithm === "RSA-OAEP" ? "sha1" : "sha256";
 }
 
 function chooseAlgorithm(key: LocalKey, requested: WrapAlgorithm | undefined): WrapAlgorithm {
@@ -409,8 +393,9 @@ function rsaSelfTestPasses(privateKey: KeyObject, publicKey: KeyObject): boolean
   let decrypted: Buffer | undefined;
   try {
     const padding = constants.RSA_PKCS1_OAEP_PADDING;
-    const encrypted = publicEncrypt({ key: publicKey, padding, oaepHash: "sha256" }, probe);
-    decrypted = privateDecrypt({ key: privateKey, padding, oaepHash: "sha256" }, encrypted);
+    const hash = oaepHash("RSA-OAEP-256");
+    const encrypted = publicEncrypt({ key: publicKey, padding, oaepHash: hash }, probe);
+    decrypted = privateDecrypt({ key: privateKey, padding, oaepHash: hash }, encrypted);
     return decrypted.equals(probe);
   } catch {
     return false;

@@ -114,7 +114,7 @@ describe("migrating a container to encryption", () => {
       const refused = await read(orthanc, encryptedId);
       expect(refused.orthancStatus).toBe(ORTHANC_STORAGE_AREA_PLUGIN);
       await orthanc.waitForLog(
-        /the blob is encrypted \(key local:rsa:[0-9a-f]{32}\), but no key is configured/,
+        /the blob is encrypted \(key local:rsa:[0-9a-f]{32}\), but no key is configured \(AzureBlobStorage\.AzureKeyVault or AzureBlobStorage\.LocalKeyFile\)/,
       );
     });
   });

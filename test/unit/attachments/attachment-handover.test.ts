@@ -9,12 +9,11 @@ import { AttachmentCodec } from "../../../src/attachments/attachment-codec.ts";
 import { StorageService } from "../../../src/attachments/storage-service.ts";
 import { CryptoWorkerPool } from "../../../src/crypto/crypto-worker-pool.ts";
 import type { EnvelopeEngine } from "../../../src/crypto/envelope-engine.ts";
-import { CachingKeyProvider } from "../../../src/crypto/key-cache.ts";
-import { LocalKeyWrapper } from "../../../src/crypto/local-key-wrapper.ts";
 import { StorageError } from "../../../src/errors.ts";
 import type { CreateBlobOptions } from "../../../src/storage/blob-store.ts";
 import { MemoryBlobStore } from "../../../src/storage/memory-blob-store.ts";
 import { cryptoWorkerSource } from "../../support/crypto-worker-source.ts";
+import { localKeyProvider } from "../../support/local-keys.ts";
 import { recordingLogger } from "../../support/recording-logger.ts";
 
 const UUID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
@@ -25,16 +24,6 @@ function shimInput(bytes: Buffer): Buffer {
   const withRoom = Buffer.from(new ArrayBuffer(bytes.length + 16));
   bytes.copy(withRoom);
   return withRoom.subarray(0, bytes.length);
-}
-
-function keys(): CachingKeyProvider {
-  const wrapper = LocalKeyWrapper.fromKeyMaterial({ writeKey: randomBytes(32) });
-  return new CachingKeyProvider(wrapper, {
-    maxUsesPerDataKey: 100,
-    maxDataKeyAgeMs: 60_000,
-    poolSize: 10,
-    poolTtlMs: 60_000,
-  });
 }
 
 /** Stores the blob, then fails as an SDK retry after a lost response does. */
@@ -59,7 +48,11 @@ async function workerEngine(): Promise<EnvelopeEngine> {
 
 describe("AttachmentCodec.encode with consumeInput", () => {
   it("encrypts a handed-over input over its own memory, and it decodes back", async () => {
-    const codec = new AttachmentCodec({ encryptWrites: true, allowUnencryptedReads: false, keys: keys() });
+    const codec = new AttachmentCodec({
+      encryptWrites: true,
+      allowUnencryptedReads: false,
+      keys: localKeyProvider(),
+    });
     const plaintext = randomBytes(300_000);
     const input = shimInput(plaintext);
 
@@ -79,7 +72,11 @@ describe("AttachmentCodec.encode with consumeInput", () => {
   });
 
   it("leaves an input alone without consumeInput, or without room for the padding", async () => {
-    const codec = new AttachmentCodec({ encryptWrites: true, allowUnencryptedReads: false, keys: keys() });
+    const codec = new AttachmentCodec({
+      encryptWrites: true,
+      allowUnencryptedReads: false,
+      keys: localKeyProvider(),
+    });
     const plaintext = randomBytes(300_000);
     const kept = shimInput(plaintext);
     const noRoom = Buffer.from(plaintext);
@@ -98,7 +95,7 @@ describe("AttachmentCodec.encode with consumeInput", () => {
     const codec = new AttachmentCodec({
       encryptWrites: true,
       allowUnencryptedReads: false,
-      keys: keys(),
+      keys: localKeyProvider(),
       engine,
     });
     const plaintext = randomBytes(2 * 1024 * 1024 + 5);
@@ -128,7 +125,7 @@ describe("StorageService.create after a lost response, with the input handed ove
     const codec = new AttachmentCodec({
       encryptWrites: true,
       allowUnencryptedReads: false,
-      keys: keys(),
+      keys: localKeyProvider(),
       engine,
     });
     const service = new StorageService(store, {
@@ -148,7 +145,11 @@ describe("StorageService.create after a lost response, with the input handed ove
 
   it("still refuses a different blob under the same name", async () => {
     const store = new MemoryBlobStore();
-    const codec = new AttachmentCodec({ encryptWrites: true, allowUnencryptedReads: false, keys: keys() });
+    const codec = new AttachmentCodec({
+      encryptWrites: true,
+      allowUnencryptedReads: false,
+      keys: localKeyProvider(),
+    });
     const service = new StorageService(store, {
       blobNamePrefix: "",
       operationTimeoutMs: 5000,

@@ -252,6 +252,24 @@ describe("createTokenCredential", () => {
     expect(error.message).not.toContain(SECRET);
   });
 
+  it("describes a tenant id it refuses by its shape, never its content", async () => {
+    // Starts with "-": passes a looser check, but is no tenant id, and may well be a secret.
+    const pasted = "-Q8~Sup3rSecretValueNeverShown0123456789";
+    const error = await storageFailure(
+      createTokenCredential({
+        kind: "client-secret",
+        tenantId: pasted,
+        clientId: "app-id",
+        clientSecret: SECRET,
+      }),
+    );
+    expect(error.code).toBe("invalid-argument");
+    expect(error.message).toBe(
+      `Expected a tenant id (a GUID or a domain name) but received a string of ${pasted.length} characters that is not a GUID or a domain name`,
+    );
+    expect(error.message).not.toContain("Sup3rSecret");
+  });
+
   it("refuses an http emulator authority", async () => {
     const error = await storageFailure(
       createTokenCredential(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseKeyId, parseKeyVaultSection } from "../../../src/config/key-vault.ts";
+import { parseKeyVaultSection } from "../../../src/config/key-vault.ts";
 
 const PATH = "AzureBlobStorage.AzureKeyVault";
 const SECRET = "kv-s3cr3t-never-shown";
@@ -76,16 +76,31 @@ describe("credentials", () => {
     ],
     [
       { clientId: "app", clientSecret: SECRET },
-      `Expected a client id (GUID) for ${PATH}.clientId but received "app" (a string)`,
+      `Expected a client id (GUID) for ${PATH}.clientId but received a string of 3 characters that is not a GUID`,
     ],
     [
       { tenantId: "not a tenant!" },
-      `Expected a tenant id (GUID or domain) for ${PATH}.tenantId but received "not a tenant!" (a string)`,
+      `Expected a tenant id (GUID or domain) for ${PATH}.tenantId but received a string of 13 characters that is not a GUID or a domain name`,
+    ],
+    [
+      { tenantId: "-contoso.onmicrosoft.com" },
+      `Expected a tenant id (GUID or domain) for ${PATH}.tenantId but received a string of 24 characters that is not a GUID or a domain name`,
     ],
   ])("rejects %j", (extra, message) => {
     const { issues } = parse({ kid: `${VAULT}/keys/k`, ...extra });
     expect(issues).toEqual([message]);
     expect(issues.join()).not.toContain(SECRET);
+  });
+
+  it.each(["clientId", "tenantId"])("never shows a client secret pasted into %s", (key) => {
+    const pasted = "Xq8Q~abcDEFghiJKLmnoPQRstuVWXyz012345678";
+    const { result, issues } = parse({ kid: `${VAULT}/keys/k`, clientSecret: SECRET, [key]: pasted });
+    expect(result).toBeUndefined();
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toContain(`${PATH}.${key} but received a string of 40 characters that is not a GUID`);
+    for (const fragment of [pasted, pasted.slice(0, 10), pasted.slice(-10), "Xq8Q~"]) {
+      expect(issues.join("\n")).not.toContain(fragment);
+    }
   });
 });
 
@@ -167,29 +182,5 @@ describe("emulator mode (explicit, loopback only)", () => {
     ],
   ])("rejects %j", (section, message) => {
     expect(parse(section).issues).toContain(message);
-  });
-});
-
-describe("parseKeyId", () => {
-  it.each([
-    ["https://v.vault.azure.net/keys/k", { vaultUrl: "https://v.vault.azure.net", keyName: "k" }],
-    ["https://v.vault.azure.net/keys/k/", { vaultUrl: "https://v.vault.azure.net", keyName: "k" }],
-    [
-      "https://h.managedhsm.azure.net/keys/k/abc123",
-      { vaultUrl: "https://h.managedhsm.azure.net", keyName: "k", keyVersion: "abc123" },
-    ],
-  ])("parses %s", (kid, expected) => {
-    expect(parseKeyId(kid)).toEqual(expected);
-  });
-
-  it.each([
-    "https://v.vault.azure.net/secrets/k",
-    "https://v.vault.azure.net/keys/k/v/extra",
-    "https://v.vault.azure.net/keys/k?x=1",
-    "https://user:pw@v.vault.azure.net/keys/k",
-    "https://v.vault.azure.net/keys/bad_name",
-    "not a url",
-  ])("refuses %s", (kid) => {
-    expect(parseKeyId(kid)).toBeUndefined();
   });
 });

@@ -225,7 +225,7 @@ describe("LocalKeyWrapper with RSA key files", () => {
       LocalKeyWrapper.fromFiles({ writeKeyFile: path, algorithm: "RSA1_5" as WrapAlgorithm }),
     );
     expect(rsa15.message).toBe(
-      'Expected one of RSA-OAEP, RSA-OAEP-256, A256KW for the key wrapping algorithm but received "RSA1_5"',
+      'Expected one of RSA-OAEP-256, RSA-OAEP, A256KW for the key wrapping algorithm but received "RSA1_5"',
     );
   });
 });
