@@ -17,7 +17,7 @@ import {
 } from "../crypto/envelope.ts";
 import { type EncryptOptions, type EnvelopeEngine, InlineEnvelopeEngine } from "../crypto/envelope-engine.ts";
 import type { WrappedKey } from "../crypto/key-wrapper.ts";
-import { StorageError } from "../errors.ts";
+import { rangeBeyondEndError, StorageError } from "../errors.ts";
 import type { BlobStore, DownloadedBlob } from "../storage/blob-store.ts";
 import { PLUGIN_LIBRARY } from "../version.ts";
 
@@ -143,12 +143,12 @@ export class AttachmentCodec {
     }
     const mayBeEncrypted = this.#keys !== undefined;
     const first = mayBeEncrypted ? widenToSegments(offset, length) : { offset, length };
-    const fetched = await store.readRangeWithProperties(name, first.offset, first.length, options);
+    const fetched = await store.readRange(name, first.offset, first.length, options);
     return named("readRange", name, async () => {
       const { metadata, contentLength } = fetched.properties;
       if (detectBlobFormat(metadata).kind === "plain") {
         this.#checkPlainAllowed();
-        if (offset + length > contentLength) throw beyondEnd(offset, length, contentLength);
+        if (offset + length > contentLength) throw rangeBeyondEndError(offset, length, contentLength, "blob");
         const start = offset - first.offset;
         return fetched.data.subarray(start, start + length);
       }
@@ -160,7 +160,7 @@ export class AttachmentCodec {
         const start = plan.fetchOffset - first.offset;
         ciphertext = fetched.data.subarray(start, start + plan.fetchLength);
       } else {
-        const second = await store.readRangeWithProperties(name, plan.fetchOffset, plan.fetchLength, options);
+        const second = await store.readRange(name, plan.fetchOffset, plan.fetchLength, options);
         ciphertext = second.data;
       }
       return this.#withCek(parsed, options, (cek) =>
@@ -205,13 +205,6 @@ function widenToSegments(offset: number, length: number): { offset: number; leng
   const start = Math.floor(Math.max(0, offset - 16) / MIN_SEGMENT) * MIN_SEGMENT;
   const end = Math.ceil((offset + length) / MIN_SEGMENT) * MIN_SEGMENT;
   return { offset: start, length: end - start };
-}
-
-function beyondEnd(offset: number, length: number, size: number): StorageError {
-  return new StorageError(
-    "invalid-argument",
-    `range offset=${offset} length=${length} goes beyond the end of the blob (size ${size})`,
-  );
 }
 
 /** Prefixes StorageErrors with the operation and blob name, so every failure names its blob. */
