@@ -4,7 +4,7 @@
  * Over the in-memory store, with an in-memory local key.
  */
 import { randomBytes } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { OperationOptions } from "../../../src/async/operation-options.ts";
 import {
   AttachmentCodec,
@@ -387,56 +387,55 @@ describe("AttachmentCodec.readRange: one widened GET", () => {
   describe("above 16 MiB (segments larger than 64 KiB)", () => {
     const size = 17 * MiB;
     const data = plaintextOf(size);
-    const big = ciphertextLengthFor(size);
-    const segment = segmentSizeFor(big);
+    const segment = segmentSizeFor(ciphertextLengthFor(size));
+    /** The range read in segment 40, and the requests it made. */
+    const start = 40 * segment;
+    const keys = new CountingKeys();
+    const codec = codecWith({ encrypt: true, keys });
+    let target: RecordingStore;
+
+    beforeAll(async () => {
+      ({ store: target } = await store(codec, data));
+    });
+
+    async function readRange(offset: number, length: number): Promise<Array<[number, number]>> {
+      target.ranges.length = 0;
+      const range = await codec.readRange(target, NAME, context, offset, length);
+      expect(range.equals(data.subarray(offset, offset + length))).toBe(true);
+      return target.ranges;
+    }
 
     it("has 128 KiB segments", () => {
       expect(segment).toBe(2 * SEGMENT);
     });
 
     it("needs no second GET when the widened range holds the whole segment", async () => {
-      const keys = new CountingKeys();
-      const { store: target } = await store(codecWith({ encrypt: true, keys }), data);
-      const codec = codecWith({ encrypt: true, keys });
-      const start = 40 * segment;
-      const range = await codec.readRange(target, NAME, context, start + 100, 70_000);
-      expect(range.equals(data.subarray(start + 100, start + 70_100))).toBe(true);
-      expect(target.ranges).toEqual([[start, segment]]);
+      expect(await readRange(start + 100, 70_000)).toEqual([[start, segment]]);
     });
 
-    it("makes a second GET for the whole segment when the widened range misses part of it", async () => {
-      const keys = new CountingKeys();
-      const { store: target } = await store(codecWith({ encrypt: true, keys }), data);
-      const codec = codecWith({ encrypt: true, keys });
-      const start = 40 * segment;
-      const range = await codec.readRange(target, NAME, context, start + 70_000, 10);
-      expect(range.equals(data.subarray(start + 70_000, start + 70_010))).toBe(true);
-      expect(target.ranges).toEqual([
+    it("makes a second GET for the whole segment when the widened range misses its start", async () => {
+      expect(await readRange(start + 70_000, 10)).toEqual([
         [start + SEGMENT, SEGMENT],
         [start, segment],
       ]);
     });
 
     it("makes a second GET when the widened range holds only the start of the segment", async () => {
-      const keys = new CountingKeys();
-      const { store: target } = await store(codecWith({ encrypt: true, keys }), data);
-      const codec = codecWith({ encrypt: true, keys });
-      const start = 40 * segment;
-      const range = await codec.readRange(target, NAME, context, start + 100, 10);
-      expect(range.equals(data.subarray(start + 100, start + 110))).toBe(true);
-      expect(target.ranges).toEqual([
+      expect(await readRange(start + 100, 10)).toEqual([
         [start, SEGMENT],
         [start, segment],
       ]);
     });
 
-    it("reads the last byte", async () => {
-      const keys = new CountingKeys();
-      const { store: target } = await store(codecWith({ encrypt: true, keys }), data);
-      const codec = codecWith({ encrypt: true, keys });
-      expect(
-        (await codec.readRange(target, NAME, context, size - 1, 1)).equals(data.subarray(size - 1)),
-      ).toBe(true);
+    it("reads the first and the last byte, from their whole segments", async () => {
+      expect(await readRange(0, 1)).toEqual([
+        [0, SEGMENT],
+        [0, segment],
+      ]);
+      expect(await readRange(size - 1, 1)).toEqual([
+        [size - SEGMENT, SEGMENT],
+        [size - segment, segment],
+      ]);
     });
   });
 });
