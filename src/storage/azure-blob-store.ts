@@ -21,7 +21,7 @@ import type { RequestSettings, StorageAuth } from "../config/types.ts";
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { PLUGIN_VERSION } from "../version.ts";
-import { isBlobNotFound, mapAzureError, TRY_TIMEOUT_CODE } from "./azure-errors.ts";
+import { isBlobNotFound, isRangeNotSatisfiable, mapAzureError, TRY_TIMEOUT_CODE } from "./azure-errors.ts";
 import {
   type BlobProperties,
   type BlobStore,
@@ -64,9 +64,9 @@ function isCorePipeline(value: unknown): value is CorePipeline {
  * the public `new Pipeline(factories)` takes legacy RequestPolicyFactory objects, which the SDK
  * wraps into one policy placed before its retry policy (Pipeline.ts, processDownlevelPipeline):
  * they would run once per operation, so a per-try timeout could never end one silent try and let
- * the retry policy try again. (It places a factory after Retry only when its class is named
- * "InjectorPolicyFactory": name sniffing, not an API.) If a new SDK version moves the field, every store fails
- * at construction with the message below, never silently without its timeout.
+ * the retry policy try again (the SDK places a factory after Retry only when its class is named
+ * "InjectorPolicyFactory": name sniffing, not an API). If a new SDK version moves the field,
+ * every store fails at construction with the message below, never silently without its timeout.
  */
 function corePipelineOf(client: BlobServiceClient): CorePipeline {
   const pipeline = field(field(client, "storageClientContext"), "pipeline");
@@ -269,7 +269,7 @@ export class AzureBlobStore implements BlobStore {
       try {
         response = await blob.download(offset, length, { abortSignal });
       } catch (error) {
-        if (field(error, "statusCode") !== 416) throw error;
+        if (!isRangeNotSatisfiable(error)) throw error;
         // The range starts at or beyond the end: nothing to return but the properties.
         const properties = await blob.getProperties({ abortSignal });
         return {

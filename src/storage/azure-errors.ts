@@ -72,6 +72,11 @@ export function isBlobNotFound(error: unknown): boolean {
   return status === 404 && code !== "ContainerNotFound";
 }
 
+/** True for the SDK error of a range that starts at or past the end of the blob (HTTP 416). */
+export function isRangeNotSatisfiable(error: unknown): boolean {
+  return errorFacts(error).status === 416;
+}
+
 /**
  * Maps any error thrown by the Azure SDK (or the network below it) to a StorageError.
  * `operation` and `blobName` start the message; `containerName` is named when the container is missing.

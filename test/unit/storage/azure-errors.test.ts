@@ -2,7 +2,7 @@ import { createHttpHeaders, createPipelineRequest, RestError } from "@azure/core
 import { describe, expect, it } from "vitest";
 import { redactSecrets, safeUrl } from "../../../src/azure/sdk-errors.ts";
 import { StorageError } from "../../../src/errors.ts";
-import { isBlobNotFound, mapAzureError } from "../../../src/storage/azure-errors.ts";
+import { isBlobNotFound, isRangeNotSatisfiable, mapAzureError } from "../../../src/storage/azure-errors.ts";
 
 const BLOB = "orthanc/0a1b2c3d-4e5f-6789-abcd-ef0123456789.dcm";
 
@@ -170,6 +170,15 @@ describe("isBlobNotFound (delete's missing blob)", () => {
     expect(isBlobNotFound(httpError(403, "AuthenticationFailed"))).toBe(false);
     expect(isBlobNotFound(new RestError("connect ECONNREFUSED", { code: "ECONNREFUSED" }))).toBe(false);
     expect(isBlobNotFound(undefined)).toBe(false);
+  });
+});
+
+describe("isRangeNotSatisfiable (readRange from the end of the blob on)", () => {
+  it("is true for HTTP 416 only", () => {
+    expect(isRangeNotSatisfiable(httpError(416, "InvalidRange"))).toBe(true);
+    expect(isRangeNotSatisfiable({ statusCode: 416 })).toBe(true);
+    expect(isRangeNotSatisfiable(httpError(404, "BlobNotFound"))).toBe(false);
+    expect(isRangeNotSatisfiable(new RestError("socket closed", { code: "ECONNRESET" }))).toBe(false);
   });
 });
 
