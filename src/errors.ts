@@ -38,3 +38,20 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * A range that ends past the data it reads from: StorageError("invalid-argument"),
+ * "range offset=<offset> length=<length> goes beyond the end of the <what> (size <size>)".
+ * `what` is the blob (plain blobs) or the attachment (the plaintext of an encrypted blob).
+ */
+export function rangeBeyondEndError(
+  offset: number,
+  length: number,
+  size: number,
+  what: "blob" | "attachment",
+): StorageError {
+  return new StorageError(
+    "invalid-argument",
+    `range offset=${offset} length=${length} goes beyond the end of the ${what} (size ${size})`,
+  );
+}

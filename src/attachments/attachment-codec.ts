@@ -21,7 +21,7 @@ import { type EncryptOptions, type EnvelopeEngine, InlineEnvelopeEngine } from "
 import { AES_BLOCK_SIZE, MIN_SEGMENT_SIZE } from "../crypto/envelope-layout.ts";
 import type { IntegrityKey, IntegrityKeyring } from "../crypto/integrity-key.ts";
 import type { WrappedKey } from "../crypto/key-wrapper.ts";
-import { StorageError } from "../errors.ts";
+import { rangeBeyondEndError, StorageError } from "../errors.ts";
 import { showUntrusted } from "../logging/untrusted.ts";
 import type { BlobProperties, BlobStore, DownloadedBlob } from "../storage/blob-store.ts";
 import { PLUGIN_LIBRARY } from "../version.ts";
@@ -183,12 +183,12 @@ export class AttachmentCodec {
     const fetched: DownloadedBlob =
       length === 0
         ? { data: Buffer.alloc(0), properties: await store.getProperties(name, options) }
-        : await store.readRangeWithProperties(name, first.offset, first.length, options);
+        : await store.readRange(name, first.offset, first.length, options);
     return named("readRange", name, async () => {
       const { metadata, contentLength } = fetched.properties;
       if (detectBlobFormat(metadata).kind === "plain") {
         this.#checkPlainAllowed(fetched.properties);
-        if (offset + length > contentLength) throw beyondEnd(offset, length, contentLength);
+        if (offset + length > contentLength) throw rangeBeyondEndError(offset, length, contentLength, "blob");
         const start = offset - first.offset;
         return fetched.data.subarray(start, start + length);
       }
@@ -203,7 +203,7 @@ export class AttachmentCodec {
       } else if (plan.fetchLength === 0) {
         ciphertext = Buffer.alloc(0);
       } else {
-        const second = await store.readRangeWithProperties(name, plan.fetchOffset, plan.fetchLength, options);
+        const second = await store.readRange(name, plan.fetchOffset, plan.fetchLength, options);
         ciphertext = second.data;
       }
       return this.#withCek(parsed, options, (cek) =>
@@ -293,13 +293,6 @@ function widenToSegments(offset: number, length: number): { offset: number; leng
   const start = Math.floor(Math.max(0, offset - AES_BLOCK_SIZE) / MIN_SEGMENT_SIZE) * MIN_SEGMENT_SIZE;
   const end = Math.ceil((offset + length) / MIN_SEGMENT_SIZE) * MIN_SEGMENT_SIZE;
   return { offset: start, length: end - start };
-}
-
-function beyondEnd(offset: number, length: number, size: number): StorageError {
-  return new StorageError(
-    "invalid-argument",
-    `range offset=${offset} length=${length} goes beyond the end of the blob (size ${size})`,
-  );
 }
 
 /** Prefixes StorageErrors with the operation and blob name, so every failure names its blob. */

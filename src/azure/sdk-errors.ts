@@ -1,5 +1,5 @@
 /**
- * Helpers shared by the Azure adapters (azure-blob-store.ts, keyvault-clients.ts) to look at the
+ * Helpers shared by the Azure adapters (src/storage, keyvault-clients.ts) to look at the
  * errors the Azure SDKs throw: which codes are network, timeout or TLS failures, which errors come
  * from @azure/identity, and how to put an error text or a URL in a message without a secret.
  *

@@ -1,6 +1,5 @@
 import { describeError, StorageError } from "../errors.ts";
 import { releaseAfterLargeAttachment } from "../memory-release.ts";
-import type { FaultPlan } from "./faults.ts";
 import { type NativeBinding, type NativeRequestHandler, Operation } from "./native-binding.ts";
 import type { CountedOperation, OperationStats } from "./operation-stats.ts";
 import { BridgeStatus, statusForError } from "./status-codes.ts";
@@ -37,7 +36,8 @@ export interface RequestHandlerOptions {
   storage: StorageOperations;
   rest: RestHandler;
   complete: NativeBinding["complete"];
-  faults?: FaultPlan | undefined;
+  /** AzureBlobStorage.EnableTestingEndpoints: Echo is answered only then. */
+  testingEndpoints: boolean;
   stats?: OperationStats | undefined;
 }
 
@@ -57,7 +57,7 @@ const COUNTED: Readonly<Record<number, CountedOperation>> = {
  * as {status, message}; nothing here throws back into the shim.
  */
 export function createRequestHandler(options: RequestHandlerOptions): NativeRequestHandler {
-  const { storage, rest, complete, faults, stats } = options;
+  const { storage, rest, complete, testingEndpoints, stats } = options;
 
   const perform = async (
     operation: number,
@@ -67,7 +67,6 @@ export function createRequestHandler(options: RequestHandlerOptions): NativeRequ
     length: number,
     data: Buffer | undefined,
   ): Promise<{ status: BridgeStatus; data?: Buffer }> => {
-    if (operation !== Operation.Rest) faults?.takeFailure();
     switch (operation) {
       case Operation.Create:
         // The input is the shim's private copy: encryption may take it over.
@@ -75,11 +74,8 @@ export function createRequestHandler(options: RequestHandlerOptions): NativeRequ
         return { status: BridgeStatus.Ok };
       case Operation.ReadWhole:
         return { status: BridgeStatus.Ok, data: await storage.readWhole(uuid, contentType) };
-      case Operation.ReadRange: {
-        const range = await storage.readRange(uuid, contentType, offset, length);
-        const short = faults?.takeShortRange() === true && range.length > 0;
-        return { status: BridgeStatus.Ok, data: short ? range.subarray(0, range.length - 1) : range };
-      }
+      case Operation.ReadRange:
+        return { status: BridgeStatus.Ok, data: await storage.readRange(uuid, contentType, offset, length) };
       case Operation.Remove:
         await storage.remove(uuid, contentType);
         return { status: BridgeStatus.Ok };
@@ -100,13 +96,11 @@ export function createRequestHandler(options: RequestHandlerOptions): NativeRequ
 
   return (id, operation, uuid, contentType, offset, length, data) => {
     if (operation === Operation.Echo) {
-      // Answered synchronously, without storage, stats or faults: the hop benchmark measures
-      // the bridge alone. main.ts creates a FaultPlan exactly when EnableTestingEndpoints is true.
-      if (faults === undefined) complete(id, BridgeStatus.Failure, TESTING_DISABLED_MESSAGE);
+      // Answered synchronously, without storage or stats: the hop benchmark measures the bridge alone.
+      if (!testingEndpoints) complete(id, BridgeStatus.Failure, TESTING_DISABLED_MESSAGE);
       else complete(id, BridgeStatus.Ok, "", data ?? Buffer.alloc(0));
       return;
     }
-    if (operation !== Operation.Rest && faults?.takeHang() === true) return; // never completes
     const counted = COUNTED[operation];
     // Read now: a create's input may be moved to a crypto worker, which empties `data`.
     const inputLength = data?.length ?? 0;

@@ -19,8 +19,9 @@ import { AzureBlobStore } from "../storage/azure-blob-store.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { MemoryBlobStore } from "../storage/memory-blob-store.ts";
 import { PLUGIN_VERSION } from "../version.ts";
+import { injectFaults } from "./fault-injecting-storage.ts";
 import { FaultPlan } from "./faults.ts";
-import { createRequestHandler } from "./handlers.ts";
+import { createRequestHandler, type StorageOperations } from "./handlers.ts";
 import { loadNativeBinding } from "./native-binding.ts";
 import { OperationStats } from "./operation-stats.ts";
 import { createRestRoutes } from "./rest-routes.ts";
@@ -139,7 +140,16 @@ async function start(): Promise<void> {
     }),
   });
 
-  native.ready(createRequestHandler({ storage: service, rest, complete: native.complete, faults, stats }), {
+  // Faults exist only with the testing endpoints: the production dispatcher never sees them.
+  const storage: StorageOperations = faults === undefined ? service : injectFaults(service, faults);
+  const handler = createRequestHandler({
+    storage,
+    rest,
+    complete: native.complete,
+    testingEndpoints: config.testing.enableTestingEndpoints,
+    stats,
+  });
+  native.ready(handler, {
     operationTimeoutMs: config.requests.operationTimeoutMs,
     watchdogTimeoutMs: config.runtime.watchdogTimeoutMs,
   });

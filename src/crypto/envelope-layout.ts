@@ -3,7 +3,7 @@
  * ciphertext length, segment size and count, and which segments a plaintext range needs.
  * No key material and no I/O here.
  */
-import { StorageError } from "../errors.ts";
+import { rangeBeyondEndError, StorageError } from "../errors.ts";
 
 /** AES block size: CBC works on 16-byte blocks and PKCS#7 pads to them. */
 export const AES_BLOCK_SIZE = 16;
@@ -72,10 +72,7 @@ export function planRange(
   assertLength("offset", offset);
   assertLength("length", length);
   if (offset + length > parsed.plaintextLength) {
-    throw new StorageError(
-      "invalid-argument",
-      `range offset=${offset} length=${length} goes beyond the end of the attachment (size ${parsed.plaintextLength})`,
-    );
+    throw rangeBeyondEndError(offset, length, parsed.plaintextLength, "attachment");
   }
   if (length === 0) return { fetchOffset: 0, fetchLength: 0, firstSegment: 0, lastSegment: -1 };
 

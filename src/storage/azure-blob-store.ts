@@ -1,8 +1,7 @@
 /**
- * BlobStore over @azure/storage-blob. This file is the only place that knows Azure's error
- * shapes: mapAzureError() turns every SDK/HTTP/network failure into a StorageError whose
- * message is one line, "<operation> <blob name>: <reason> (HTTP <status>, <errorCode>)",
- * and never contains the connection string, SAS token or Authorization header.
+ * BlobStore over @azure/storage-blob: client construction, the pipeline's per-try policies and
+ * the operations. Every failure leaves through mapAzureError (azure-errors.ts), the only place
+ * that knows Azure's error shapes; response bodies are read by read-body.ts.
  */
 import type { Pipeline as CorePipeline, PipelinePolicy } from "@azure/core-rest-pipeline";
 import type { TokenCredential } from "@azure/identity";
@@ -17,26 +16,21 @@ import { abortedError, runWithDeadline } from "../async/abort.ts";
 import type { OperationOptions } from "../async/operation-options.ts";
 import { createChainCredential } from "../auth/credentials.ts";
 import { perTryTimeoutPolicy } from "../azure/per-try-timeout-policy.ts";
-import {
-  classifyTransportCode,
-  field,
-  isCredentialError,
-  oneLine,
-  safeUrl,
-  stringField,
-  type TransportClassification,
-} from "../azure/sdk-errors.ts";
+import { field, oneLine, safeUrl } from "../azure/sdk-errors.ts";
 import type { RequestSettings, StorageAuth } from "../config/types.ts";
 import { describeError, StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { PLUGIN_VERSION } from "../version.ts";
-import type {
-  BlobProperties,
-  BlobStore,
-  CreateBlobOptions,
-  DeleteResult,
-  DownloadedBlob,
+import { isBlobNotFound, isRangeNotSatisfiable, mapAzureError, TRY_TIMEOUT_CODE } from "./azure-errors.ts";
+import {
+  type BlobProperties,
+  type BlobStore,
+  type CreateBlobOptions,
+  checkRangeArguments,
+  type DeleteResult,
+  type DownloadedBlob,
 } from "./blob-store.ts";
+import { discardBody, readBody } from "./read-body.ts";
 
 export const USER_AGENT_PREFIX = `OrthancAzureBlobStorage/${PLUGIN_VERSION}`;
 
@@ -50,169 +44,29 @@ export interface AzureBlobStoreOptions {
   logger?: Logger | undefined;
   /** Used for auth kind "token-credential" instead of the default credential chain. */
   credential?: TokenCredential | undefined;
-  /** Extra per-try pipeline policies (e.g. createRequestCounterPolicy() for tests/benchmarks). */
+  /** Extra per-try pipeline policies (tests and benchmarks: test/support/request-counter-policy.ts). */
   additionalPolicies?: readonly PipelinePolicy[] | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Error mapping
-
-/**
- * The code of the error perTryTimeoutPolicy throws here: @azure/storage-blob's retry policy
- * retries it, and mapAzureError reports it as a timeout.
- */
-const TRY_TIMEOUT_CODE = "TIMEOUT";
-/** Socket timeouts and the per-try timeout are timeouts; connection and TLS failures are unreachable. */
-const TRANSPORT: TransportClassification = { socketTimeout: "timeout", timeoutCodes: [TRY_TIMEOUT_CODE] };
-
-/** A header of the HTTP response attached to an SDK error, if any. */
-function responseHeader(error: unknown, name: string): string | undefined {
-  const headers = field(field(error, "response"), "headers");
-  const get = field(headers, "get");
-  if (typeof get !== "function") return undefined;
-  const value: unknown = Reflect.apply(get, headers, [name]);
-  return typeof value === "string" && value.length > 0 ? value : undefined;
-}
-
-interface ErrorFacts {
-  name: string;
-  message: string;
-  status: number | undefined;
-  /** Storage error code (x-ms-error-code / body Code) or a network/system code. */
-  code: string | undefined;
-}
-
-function errorFacts(error: unknown): ErrorFacts {
-  const name = stringField(error, "name") ?? "";
-  const message = error instanceof Error ? error.message : (stringField(error, "message") ?? String(error));
-  const statusField = field(error, "statusCode");
-  const response = field(error, "response");
-  const responseStatus = field(response, "status");
-  const status =
-    typeof statusField === "number"
-      ? statusField
-      : typeof responseStatus === "number"
-        ? responseStatus
-        : undefined;
-
-  const code =
-    stringField(field(error, "details"), "errorCode") ??
-    responseHeader(error, "x-ms-error-code") ??
-    stringField(error, "code");
-  return { name, message, status, code };
-}
-
-function suffix(status: number | undefined, code: string | undefined): string {
-  const parts: string[] = [];
-  if (status !== undefined) parts.push(`HTTP ${status}`);
-  if (code !== undefined) parts.push(code);
-  return parts.length > 0 ? ` (${parts.join(", ")})` : "";
-}
-
-/**
- * Maps any error thrown by the Azure SDK (or the network below it) to a StorageError.
- * `operation` and `blobName` start the message; `containerName` is named when the container is missing.
- */
-export function mapAzureError(
-  error: unknown,
-  operation: string,
-  blobName: string,
-  containerName?: string,
-): StorageError {
-  if (error instanceof StorageError) return error;
-  const facts = errorFacts(error);
-  const { status, code } = facts;
-  const fail = (storageCode: StorageError["code"], reason: string): StorageError =>
-    new StorageError(storageCode, `${operation} ${blobName}: ${reason}${suffix(status, code)}`);
-
-  if (facts.name === "AbortError") {
-    return fail("timeout", "the request was aborted (deadline passed or operation cancelled)");
-  }
-  if (isCredentialError(error)) {
-    return fail("unavailable", `could not get an access token: ${oneLine(facts.message)}`);
-  }
-
-  if (status !== undefined) {
-    if (status === 404) {
-      if (code === "ContainerNotFound") {
-        const which = containerName === undefined ? "the container" : `container "${containerName}"`;
-        return fail("unavailable", `${which} does not exist (it was deleted or never created)`);
-      }
-      return fail("not-found", "blob not found");
-    }
-    if (status === 409 && code === "BlobAlreadyExists") {
-      return fail("already-exists", "a blob already exists under this name");
-    }
-    if (status === 412 && operation === "create") {
-      return fail("already-exists", "a blob already exists under this name");
-    }
-    if (status === 401 || status === 403) {
-      return fail(
-        "unavailable",
-        "access denied by the storage service (check the account key, the SAS token's permissions and expiry, or the identity's role assignment)",
-      );
-    }
-    if (status === 408) return fail("timeout", "the storage service timed out the request");
-    if (status >= 500) return fail("unavailable", "the storage service failed to handle the request");
-    return fail("internal", `unexpected answer from the storage service: ${oneLine(facts.message)}`);
-  }
-
-  const transport = classifyTransportCode(code, TRANSPORT);
-  if (transport === "timeout") return fail("timeout", "no answer from the storage service in time");
-  if (transport === "unreachable") {
-    return fail("unavailable", `cannot reach the storage service: ${oneLine(facts.message)}`);
-  }
-  return fail("internal", `unexpected error: ${oneLine(facts.message) || facts.name || "unknown"}`);
-}
-
-// ---------------------------------------------------------------------------------------------
 // Pipeline policies
-
-export interface RequestCounter {
-  policy: PipelinePolicy;
-  /** Requests (every try) per HTTP method: { PUT: 21, GET: 1, ... }. */
-  counts: Record<string, number>;
-  /** Requests per "<METHOD> <comp or restype>", e.g. "PUT block", "PUT blocklist", "PUT", "GET". */
-  operations: Record<string, number>;
-  reset(): void;
-}
-
-/** A per-try policy that counts requests, for tests and benchmarks. */
-export function createRequestCounterPolicy(): RequestCounter {
-  const counts: Record<string, number> = {};
-  const operations: Record<string, number> = {};
-  const policy: PipelinePolicy = {
-    name: "orthancRequestCounterPolicy",
-    sendRequest(request, next) {
-      const method = request.method.toUpperCase();
-      counts[method] = (counts[method] ?? 0) + 1;
-      let detail: string | null = null;
-      try {
-        const query = new URL(request.url).searchParams;
-        detail = query.get("comp") ?? query.get("restype");
-      } catch {
-        detail = null;
-      }
-      const key = detail === null ? method : `${method} ${detail}`;
-      operations[key] = (operations[key] ?? 0) + 1;
-      return next(request);
-    },
-  };
-  const reset = (): void => {
-    for (const key of Object.keys(counts)) delete counts[key];
-    for (const key of Object.keys(operations)) delete operations[key];
-  };
-  return { policy, counts, operations, reset };
-}
 
 function isCorePipeline(value: unknown): value is CorePipeline {
   return typeof field(value, "addPolicy") === "function" && typeof field(value, "sendRequest") === "function";
 }
 
 /**
- * The core pipeline shared by a service client and every container/blob client derived from it.
- * @azure/storage-blob has no public way to add a PipelinePolicy; the pipeline is built once per
- * Pipeline object and held by the client's protocol-layer context.
+ * The core pipeline shared by a service client and every container/blob client derived from it,
+ * held by the client's protocol-layer context (built once per Pipeline object).
+ *
+ * Why a private field: @azure/storage-blob 12.34 has no public way to add a policy per try.
+ * StoragePipelineOptions has no `additionalPolicies` (unlike the Key Vault clients' options), and
+ * the public `new Pipeline(factories)` takes legacy RequestPolicyFactory objects, which the SDK
+ * wraps into one policy placed before its retry policy (Pipeline.ts, processDownlevelPipeline):
+ * they would run once per operation, so a per-try timeout could never end one silent try and let
+ * the retry policy try again (the SDK places a factory after Retry only when its class is named
+ * "InjectorPolicyFactory": name sniffing, not an API). If a new SDK version moves the field,
+ * every store fails at construction with the message below, never silently without its timeout.
  */
 function corePipelineOf(client: BlobServiceClient): CorePipeline {
   const pipeline = field(field(client, "storageClientContext"), "pipeline");
@@ -274,64 +128,7 @@ function buildServiceClient(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reading bodies
-
-/**
- * Reads a response body into one Buffer. With a known length the buffer is allocated once and
- * filled in place (no chunk list); a different byte count is a "short read" (unavailable).
- */
-async function readBody(
-  body: NodeJS.ReadableStream | undefined,
-  expectedLength: number | undefined,
-  operation: string,
-  blobName: string,
-  signal: AbortSignal,
-): Promise<Buffer> {
-  if (body === undefined) {
-    throw new StorageError("internal", `${operation} ${blobName}: the response has no body stream`);
-  }
-  const target = expectedLength === undefined ? undefined : Buffer.allocUnsafe(expectedLength);
-  const chunks: Buffer[] = [];
-  let received = 0;
-  try {
-    for await (const piece of body) {
-      const chunk = typeof piece === "string" ? Buffer.from(piece) : piece;
-      if (target === undefined) {
-        chunks.push(chunk);
-      } else {
-        if (received + chunk.length > target.length) {
-          throw new StorageError(
-            "unavailable",
-            `${operation} ${blobName}: received more than the announced ${target.length} bytes`,
-          );
-        }
-        chunk.copy(target, received);
-      }
-      received += chunk.length;
-    }
-  } catch (error) {
-    if (error instanceof StorageError || signal.aborted) throw error;
-    throw new StorageError(
-      "unavailable",
-      `${operation} ${blobName}: short read: the transfer failed after ${received}${expectedLength === undefined ? "" : ` of ${expectedLength}`} bytes (${oneLine(describeError(error))})`,
-    );
-  }
-  if (target === undefined) return Buffer.concat(chunks, received);
-  if (received !== target.length) {
-    throw new StorageError(
-      "unavailable",
-      `${operation} ${blobName}: short read: received ${received} of ${target.length} bytes`,
-    );
-  }
-  return target;
-}
-
-/** Stops a response body we do not want (closing its connection). */
-function discard(body: NodeJS.ReadableStream | undefined): void {
-  const destroy = field(body, "destroy");
-  if (typeof destroy === "function") Reflect.apply(destroy, body, []);
-  else body?.resume();
-}
+// Range responses
 
 // Lenient about the range part: Azurite answers "bytes 0--1/0" for an empty blob.
 const CONTENT_RANGE_PATTERN = /^bytes\s+\S*\/(\d+)$/i;
@@ -464,47 +261,15 @@ export class AzureBlobStore implements BlobStore {
     offset: number,
     length: number,
     options: OperationOptions = {},
-  ): Promise<Buffer> {
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
-      throw new StorageError(
-        "invalid-argument",
-        `readRange ${name}: offset and length must be non-negative safe integers but received offset=${String(offset)}, length=${String(length)}`,
-      );
-    }
-    // A zero-length Range header cannot be expressed; check the offset against the size instead.
-    const { data, properties } =
-      length === 0
-        ? { data: Buffer.alloc(0), properties: await this.getProperties(name, options) }
-        : await this.readRangeWithProperties(name, offset, length, options);
-    const size = properties.contentLength;
-    if (offset + length > size) {
-      throw new StorageError(
-        "invalid-argument",
-        `readRange ${name}: range offset=${offset} length=${length} goes beyond the end of the blob (size ${size})`,
-      );
-    }
-    return data;
-  }
-
-  async readRangeWithProperties(
-    name: string,
-    offset: number,
-    length: number,
-    options: OperationOptions = {},
   ): Promise<DownloadedBlob> {
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 1) {
-      throw new StorageError(
-        "invalid-argument",
-        `readRange ${name}: offset must be a non-negative and length a positive safe integer but received offset=${String(offset)}, length=${String(length)}`,
-      );
-    }
+    checkRangeArguments(name, offset, length);
     return this.#run("readRange", name, options, async (abortSignal) => {
       const blob = this.#container.getBlobClient(name);
       let response: Awaited<ReturnType<typeof blob.download>>;
       try {
         response = await blob.download(offset, length, { abortSignal });
       } catch (error) {
-        if (field(error, "statusCode") !== 416) throw error;
+        if (!isRangeNotSatisfiable(error)) throw error;
         // The range starts at or beyond the end: nothing to return but the properties.
         const properties = await blob.getProperties({ abortSignal });
         return {
@@ -515,7 +280,7 @@ export class AzureBlobStore implements BlobStore {
       const wholeBlob = response.contentRange === undefined && response._response.status === 200;
       const size = wholeBlob ? response.contentLength : sizeFromContentRange(response.contentRange);
       if (size === undefined) {
-        discard(response.readableStreamBody);
+        discardBody(response.readableStreamBody);
         throw new StorageError(
           "internal",
           `readRange ${name}: the response tells neither Content-Range nor the size`,
@@ -557,8 +322,7 @@ export class AzureBlobStore implements BlobStore {
         await this.#container.getBlobClient(name).delete({ abortSignal, deleteSnapshots: "include" });
         return { existed: true };
       } catch (error) {
-        const facts = errorFacts(error);
-        if (facts.status === 404 && facts.code !== "ContainerNotFound") return { existed: false };
+        if (isBlobNotFound(error)) return { existed: false };
         throw error;
       }
     });

@@ -4,6 +4,7 @@
  * timeoutInMs (Azure SDK guidelines). Implementations throw only StorageError.
  */
 import type { OperationOptions } from "../async/operation-options.ts";
+import { StorageError } from "../errors.ts";
 
 export interface CreateBlobOptions extends OperationOptions {
   /** Metadata stored with the blob (names: lowercase C# identifiers, values: ASCII). */
@@ -44,15 +45,13 @@ export interface BlobStore {
   /** Whole blob, body and properties from a single request. */
   read(name: string, options?: OperationOptions): Promise<DownloadedBlob>;
 
-  /** Exactly `length` bytes from `offset` (one ranged request). Short data is an error. */
-  readRange(name: string, offset: number, length: number, options?: OperationOptions): Promise<Buffer>;
-
   /**
-   * Up to `length` bytes from `offset`, clipped at the end of the blob, together with the
-   * blob's properties (total length, metadata), from the same single request. For readers
-   * whose layout depends on the blob's size (encrypted blobs).
+   * Up to `length` (at least 1) bytes from `offset`, clipped at the end of the blob (empty when
+   * `offset` is at or past the end), together with the blob's properties (total length,
+   * metadata), from the same single request: readers whose layout depends on the blob's size
+   * (encrypted blobs) need no second request, and check the range against the size themselves.
    */
-  readRangeWithProperties(
+  readRange(
     name: string,
     offset: number,
     length: number,
@@ -67,4 +66,16 @@ export interface BlobStore {
 
   /** Releases sockets and timers. */
   close(): Promise<void>;
+}
+
+/**
+ * The argument check of BlobStore.readRange, shared by every adapter: StorageError
+ * ("invalid-argument") unless `offset` is a non-negative and `length` a positive safe integer.
+ */
+export function checkRangeArguments(name: string, offset: number, length: number): void {
+  if (Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(length) && length >= 1) return;
+  throw new StorageError(
+    "invalid-argument",
+    `readRange ${name}: offset must be a non-negative and length a positive safe integer but received offset=${String(offset)}, length=${String(length)}`,
+  );
 }

@@ -1,18 +1,19 @@
 /**
  * An in-memory BlobStore for unit tests and local experiments. It follows the same contract
- * as AzureBlobStore (never overwrites, exact ranges, StorageError only) and copies bytes in
+ * as AzureBlobStore (never overwrites, ranges clipped at the end, StorageError only) and copies bytes in
  * and out so callers cannot change what is stored.
  */
 
 import { abortedError, combineAbortSignals, delay } from "../async/abort.ts";
 import type { OperationOptions } from "../async/operation-options.ts";
 import { StorageError } from "../errors.ts";
-import type {
-  BlobProperties,
-  BlobStore,
-  CreateBlobOptions,
-  DeleteResult,
-  DownloadedBlob,
+import {
+  type BlobProperties,
+  type BlobStore,
+  type CreateBlobOptions,
+  checkRangeArguments,
+  type DeleteResult,
+  type DownloadedBlob,
 } from "./blob-store.ts";
 
 export type MemoryBlobStoreOperation =
@@ -139,38 +140,9 @@ export class MemoryBlobStore implements BlobStore {
     offset: number,
     length: number,
     options: OperationOptions = {},
-  ): Promise<Buffer> {
-    return this.#operation("readRange", name, options, () => {
-      if (!isNonNegativeSafeInteger(offset) || !isNonNegativeSafeInteger(length)) {
-        throw new StorageError(
-          "invalid-argument",
-          `readRange ${name}: offset and length must be non-negative safe integers but received offset=${String(offset)}, length=${String(length)}`,
-        );
-      }
-      const { data } = this.#get("readRange", name);
-      if (offset + length > data.length) {
-        throw new StorageError(
-          "invalid-argument",
-          `readRange ${name}: range offset=${offset} length=${length} goes beyond the end of the blob (size ${data.length})`,
-        );
-      }
-      return Buffer.from(data.subarray(offset, offset + length));
-    });
-  }
-
-  async readRangeWithProperties(
-    name: string,
-    offset: number,
-    length: number,
-    options: OperationOptions = {},
   ): Promise<DownloadedBlob> {
     return this.#operation("readRange", name, options, () => {
-      if (!isNonNegativeSafeInteger(offset) || !isNonNegativeSafeInteger(length) || length < 1) {
-        throw new StorageError(
-          "invalid-argument",
-          `readRange ${name}: offset must be a non-negative and length a positive safe integer but received offset=${String(offset)}, length=${String(length)}`,
-        );
-      }
+      checkRangeArguments(name, offset, length);
       const blob = this.#get("readRange", name);
       const end = Math.min(offset + length, blob.data.length);
       return {
@@ -235,8 +207,4 @@ export class MemoryBlobStore implements BlobStore {
 
 function propertiesOf(blob: StoredBlob): BlobProperties {
   return { contentLength: blob.data.length, metadata: { ...blob.metadata } };
-}
-
-function isNonNegativeSafeInteger(value: number): boolean {
-  return Number.isSafeInteger(value) && value >= 0;
 }

@@ -20,7 +20,6 @@ function hangingStore(): BlobStore {
     create: never,
     read: never,
     readRange: never,
-    readRangeWithProperties: never,
     getProperties: never,
     delete: never,
     close: async () => {},
@@ -231,64 +230,5 @@ describe("StorageService over MemoryBlobStore", () => {
     await service.create(UUID, 1, Buffer.from("abc"));
     store.failNext("read", new StorageError("unavailable", "read: service down"));
     expect((await failure(service.create(UUID, 1, Buffer.from("abc")))).code).toBe("unavailable");
-  });
-});
-
-describe("MemoryBlobStore (the test double itself)", () => {
-  it("never overwrites and copies bytes in and out", async () => {
-    const store = new MemoryBlobStore();
-    const data = Buffer.from("abc");
-    await store.create("n", data);
-    data.write("xyz");
-    const error = await failure(store.create("n", Buffer.from("other")));
-    expect(error.code).toBe("already-exists");
-    const read = await store.read("n");
-    read.data.write("zzz");
-    expect(store.peek("n")?.toString()).toBe("abc");
-    expect(store.counts.create).toBe(2);
-    expect(store.counts.read).toBe(1);
-  });
-
-  it("names offset, length and size for a range beyond the end", async () => {
-    const store = new MemoryBlobStore();
-    store.put("n", Buffer.from("0123456789"));
-    const error = await failure(store.readRange("n", 7, 4));
-    expect(error.code).toBe("invalid-argument");
-    expect(error.message).toBe(
-      "readRange n: range offset=7 length=4 goes beyond the end of the blob (size 10)",
-    );
-    expect((await failure(store.readRange("missing", 0, 1))).code).toBe("not-found");
-  });
-
-  it("injects failures once per failNext call", async () => {
-    const store = new MemoryBlobStore();
-    const injected = new Error("injected");
-    store.failNext("delete", injected);
-    await expect(store.delete("n")).rejects.toBe(injected);
-    await expect(store.delete("n")).resolves.toEqual({ existed: false });
-    expect(store.counts.delete).toBe(2);
-  });
-
-  it("honours abortSignal and timeoutInMs", async () => {
-    const store = new MemoryBlobStore({ latencyMs: 5_000 });
-    const timedOut = await failure(store.read("n", { timeoutInMs: 10 }));
-    expect(timedOut.code).toBe("timeout");
-    expect(timedOut.message).toBe("read n: deadline of 10 ms passed");
-    const controller = new AbortController();
-    const pending = store.create("n", Buffer.from("x"), { abortSignal: controller.signal });
-    controller.abort();
-    expect((await failure(pending)).code).toBe("timeout");
-    expect(store.has("n")).toBe(false);
-  });
-
-  it("fails initialize for a missing container unless creation is allowed", async () => {
-    const store = new MemoryBlobStore({ containerExists: false, containerName: "c" });
-    const error = await failure(store.initialize());
-    expect(error.message).toBe(
-      'Container "c" does not exist and AzureBlobStorage.CreateContainerIfNotExists is false',
-    );
-    expect((await failure(store.read("n"))).code).toBe("unavailable");
-    await store.initialize({ createContainerIfMissing: true });
-    expect((await failure(store.read("n"))).code).toBe("not-found");
   });
 });

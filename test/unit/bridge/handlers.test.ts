@@ -1,59 +1,15 @@
 import { describe, expect, it } from "vitest";
+import { injectFaults } from "../../../src/bridge/fault-injecting-storage.ts";
 import { FaultPlan, parseFault } from "../../../src/bridge/faults.ts";
-import {
-  createRequestHandler,
-  type RestHandler,
-  type StorageOperations,
-  TESTING_DISABLED_MESSAGE,
-} from "../../../src/bridge/handlers.ts";
+import { TESTING_DISABLED_MESSAGE } from "../../../src/bridge/handlers.ts";
 import { Operation } from "../../../src/bridge/native-binding.ts";
-import { OperationStats } from "../../../src/bridge/operation-stats.ts";
 import { createRestRoutes } from "../../../src/bridge/rest-routes.ts";
 import { BridgeStatus, statusForError } from "../../../src/bridge/status-codes.ts";
 import type { StatusReport } from "../../../src/bridge/status-report.ts";
 import { StorageError } from "../../../src/errors.ts";
+import { requestHandlerHarness as harness, storageStub } from "../../support/request-handler-harness.ts";
 
 const UUID = "0b6ab2a5-51c2-4d0f-a5a0-8a3c0c8a4c21";
-
-interface Completion {
-  id: number;
-  status: number;
-  message: string;
-  data: Buffer | undefined;
-}
-
-function harness(
-  storage: Partial<StorageOperations>,
-  extra: { rest?: RestHandler; faults?: FaultPlan } = {},
-) {
-  const completions: Completion[] = [];
-  const stats = new OperationStats();
-  const waiters: Array<() => void> = [];
-  const complete = (id: number, status: number, message: string, data?: Buffer) => {
-    completions.push({ id, status, message, data });
-    for (const w of waiters.splice(0)) w();
-    return true;
-  };
-  const notImplemented = () => Promise.reject(new Error("not used"));
-  const handler = createRequestHandler({
-    storage: {
-      create: storage.create ?? notImplemented,
-      readWhole: storage.readWhole ?? notImplemented,
-      readRange: storage.readRange ?? notImplemented,
-      remove: storage.remove ?? notImplemented,
-    },
-    rest: extra.rest ?? (async () => ({ found: false })),
-    complete,
-    faults: extra.faults,
-    stats,
-  });
-  const next = (count: number) =>
-    new Promise<void>((resolve) => {
-      const check = () => (completions.length >= count ? resolve() : waiters.push(check));
-      check();
-    });
-  return { handler, completions, stats, next };
-}
 
 describe("statusForError (the JS half of the error table)", () => {
   it.each([
@@ -163,7 +119,7 @@ describe("Echo (the hop benchmark's no-op)", () => {
     const faults = new FaultPlan();
     faults.arm(parseFault({ fault: "hang", count: 1 }));
     faults.arm(parseFault({ fault: "fail", code: "internal", count: 1 }));
-    const h = harness({}, { faults });
+    const h = harness(injectFaults(storageStub({}), faults), { testingEndpoints: true });
     h.handler(2, Operation.Echo, "hop", 0, 0, 0, Buffer.from("12345678"));
     expect(h.completions).toHaveLength(1);
     expect(h.completions[0]).toMatchObject({ id: 2, status: BridgeStatus.Ok, message: "" });
@@ -171,48 +127,5 @@ describe("Echo (the hop benchmark's no-op)", () => {
     expect(Object.values(h.stats.snapshot()).every((op) => op.calls === 0)).toBe(true);
     // The faults are still armed for the next storage call.
     expect(faults.takeHang()).toBe(true);
-  });
-});
-
-describe("fault injection (testing endpoints only)", () => {
-  it("a hang fault leaves the next storage call uncompleted", async () => {
-    const faults = new FaultPlan();
-    faults.arm(parseFault({ fault: "hang", count: 1 }));
-    const h = harness({ remove: async () => undefined }, { faults });
-    h.handler(1, Operation.Remove, UUID, 1, 0, 0, undefined);
-    h.handler(2, Operation.Remove, UUID, 1, 0, 0, undefined);
-    await h.next(1);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(h.completions.map((c) => c.id)).toEqual([2]);
-  });
-
-  it("a fail fault maps through the status table, then clears", async () => {
-    const faults = new FaultPlan();
-    faults.arm(parseFault({ fault: "fail", code: "integrity", count: 1 }));
-    const h = harness({ readWhole: async () => Buffer.from("ok") }, { faults });
-    h.handler(1, Operation.ReadWhole, UUID, 1, 0, 0, undefined);
-    await h.next(1);
-    h.handler(2, Operation.ReadWhole, UUID, 1, 0, 0, undefined);
-    await h.next(2);
-    expect(h.completions.map((c) => c.status)).toEqual([BridgeStatus.Integrity, BridgeStatus.Ok]);
-  });
-
-  it("a short-range fault drops one byte, for the shim's length check", async () => {
-    const faults = new FaultPlan();
-    faults.arm(parseFault({ fault: "short-range" }));
-    const h = harness({ readRange: async () => Buffer.from("abcd") }, { faults });
-    h.handler(1, Operation.ReadRange, UUID, 1, 0, 4, undefined);
-    await h.next(1);
-    expect(h.completions[0]?.data?.toString()).toBe("abc");
-  });
-
-  it("rejects malformed faults with the expected/received shape", () => {
-    expect(() => parseFault({ fault: "explode" })).toThrow(
-      'Expected "exit", "throw", "hang", "busy", "oom", "fail" or "short-range" for fault but received "explode"',
-    );
-    expect(() => parseFault({ fault: "fail", code: "nope" })).toThrow(
-      'Expected one of not-found, integrity, timeout, unavailable, internal for code but received "nope"',
-    );
-    expect(() => parseFault(null)).toThrow("Expected a JSON object for the fault");
   });
 });

@@ -2,7 +2,7 @@ import { createHttpHeaders, createPipelineRequest, RestError } from "@azure/core
 import { describe, expect, it } from "vitest";
 import { redactSecrets, safeUrl } from "../../../src/azure/sdk-errors.ts";
 import { StorageError } from "../../../src/errors.ts";
-import { mapAzureError } from "../../../src/storage/azure-blob-store.ts";
+import { isBlobNotFound, isRangeNotSatisfiable, mapAzureError } from "../../../src/storage/azure-errors.ts";
 
 const BLOB = "orthanc/0a1b2c3d-4e5f-6789-abcd-ef0123456789.dcm";
 
@@ -155,6 +155,30 @@ describe("mapAzureError", () => {
   it("bounds the message length", () => {
     const mapped = mapAzureError(new Error("x".repeat(10_000)), "read", BLOB);
     expect(mapped.message.length).toBeLessThan(500);
+  });
+});
+
+describe("isBlobNotFound (delete's missing blob)", () => {
+  it("is true for a 404 about the blob, from the details or the header", () => {
+    expect(isBlobNotFound(httpError(404, "BlobNotFound"))).toBe(true);
+    expect(isBlobNotFound(httpError(404, undefined))).toBe(true);
+    expect(isBlobNotFound({ statusCode: 404, details: { errorCode: "BlobNotFound" } })).toBe(true);
+  });
+
+  it("is false for a missing container and anything that is not a 404", () => {
+    expect(isBlobNotFound(httpError(404, "ContainerNotFound"))).toBe(false);
+    expect(isBlobNotFound(httpError(403, "AuthenticationFailed"))).toBe(false);
+    expect(isBlobNotFound(new RestError("connect ECONNREFUSED", { code: "ECONNREFUSED" }))).toBe(false);
+    expect(isBlobNotFound(undefined)).toBe(false);
+  });
+});
+
+describe("isRangeNotSatisfiable (readRange from the end of the blob on)", () => {
+  it("is true for HTTP 416 only", () => {
+    expect(isRangeNotSatisfiable(httpError(416, "InvalidRange"))).toBe(true);
+    expect(isRangeNotSatisfiable({ statusCode: 416 })).toBe(true);
+    expect(isRangeNotSatisfiable(httpError(404, "BlobNotFound"))).toBe(false);
+    expect(isRangeNotSatisfiable(new RestError("socket closed", { code: "ECONNRESET" }))).toBe(false);
   });
 });
 
