@@ -34,6 +34,12 @@ export const CONFIGURATION_KEYS = [
   "LocalKeyFilesForReading",
   /** Boolean [false]. With encryption on, also read unencrypted blobs (migration of an existing container). */
   "AllowUnencryptedReads",
+  /** Array [[]]. Deployment integrity keys (envelope version 2, SECURITY.md): each {"File": path} or {"KeyId", "EncryptedKey", "Algorithm"} (wrapped by the key-encryption key), with an optional "Id"; the first seals new blobs. */
+  "IntegrityKeys",
+  /** Boolean [true with IntegrityKeys and EncryptionEnabled, else false]. Read only envelope version 2 blobs: version 1 and plain blobs are refused (but see LegacyBlobsModifiedBefore). */
+  "StrictIntegrity",
+  /** String, ISO 8601 time with its zone. With StrictIntegrity, still read version 1 and plain blobs last modified before it. */
+  "LegacyBlobsModifiedBefore",
   /** Object: Azure Key Vault holds the key-encryption key (kid, baseUrl, clientId, clientSecret, tenantId, algorithm, trustedKeyIds, keyRefreshSeconds, maxConcurrentRequests, emulator). */
   "AzureKeyVault",
   /** String. The blob endpoint, e.g. https://myaccount.blob.core.windows.net (http only on loopback). Exclusive with ConnectionString. */

@@ -7,6 +7,8 @@
  * (storage-auth.ts), a local key (local-key.ts), Azure Key Vault (key-vault.ts); the one-line
  * description for the log is describe.ts.
  */
+
+import { parseIntegrity } from "./integrity.ts";
 import { parseKeyVaultSection } from "./key-vault.ts";
 import {
   CONFIGURATION_DEFAULTS,
@@ -137,6 +139,7 @@ function parseEnabledSection(section: Record<string, unknown>, issues: Issues): 
   const keyPoolTtlSeconds = number("KeyPoolTtlSeconds", 1, false, 604_800) ?? D.KeyPoolTtlSeconds;
   const allowUnencryptedReads = boolean("AllowUnencryptedReads") ?? D.AllowUnencryptedReads;
   const localKey = parseLocalKey(get, issues);
+  const integrity = parseIntegrity(get, encryptionEnabled, issues);
   const keyVaultValue = get("AzureKeyVault");
   const keyVault = parseKeyVaultSection(keyVaultValue, keyPath("AzureKeyVault"), issues);
   if (encryptionEnabled && keyVaultValue === undefined && get("LocalKeyFile") === undefined) {
@@ -182,6 +185,7 @@ function parseEnabledSection(section: Record<string, unknown>, issues: Issues): 
       allowUnencryptedReads,
       ...(localKey === undefined ? {} : { localKey }),
       ...(keyVault === undefined ? {} : { keyVault }),
+      integrity,
     },
     runtime: {
       heapLimitMb,

@@ -75,6 +75,29 @@ export interface LocalKeySettings {
   readonly readOnlyKeyFiles: readonly string[];
 }
 
+/** Where one deployment integrity key comes from (IntegrityKeys). */
+export type IntegrityKeySource =
+  | { readonly kind: "file"; readonly path: string; readonly id?: string }
+  | {
+      readonly kind: "wrapped";
+      /** As in blob metadata: the KEK's key id, the algorithm, and the wrapped key in padded base64. */
+      readonly wrapped: {
+        readonly keyId: string;
+        readonly algorithm: WrapAlgorithm;
+        readonly encryptedKeyBase64: string;
+      };
+      readonly id?: string;
+    };
+
+export interface IntegritySettings {
+  /** The first seals new blobs (envelope version 2); all verify. Empty: new blobs are version 1. */
+  readonly keys: readonly IntegrityKeySource[];
+  /** StrictIntegrity: refuse envelope version 1 and plain blobs. */
+  readonly strict: boolean;
+  /** LegacyBlobsModifiedBefore: with strict, still read legacy blobs last modified before it. */
+  readonly legacyBlobsModifiedBefore?: Date;
+}
+
 export interface EncryptionSettings {
   /** New attachments are encrypted. Reads follow each blob's own metadata either way. */
   readonly enabled: boolean;
@@ -90,6 +113,7 @@ export interface EncryptionSettings {
   readonly allowUnencryptedReads: boolean;
   readonly localKey?: LocalKeySettings;
   readonly keyVault?: KeyVaultSettings;
+  readonly integrity: IntegritySettings;
 }
 
 export interface PluginConfig {

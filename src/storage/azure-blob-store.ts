@@ -251,6 +251,7 @@ export class AzureBlobStore implements BlobStore {
         properties: {
           contentLength: response.contentLength ?? data.length,
           metadata: { ...response.metadata },
+          ...lastModifiedOf(response),
         },
       };
     });
@@ -274,7 +275,11 @@ export class AzureBlobStore implements BlobStore {
         const properties = await blob.getProperties({ abortSignal });
         return {
           data: Buffer.alloc(0),
-          properties: { contentLength: properties.contentLength ?? 0, metadata: { ...properties.metadata } },
+          properties: {
+            contentLength: properties.contentLength ?? 0,
+            metadata: { ...properties.metadata },
+            ...lastModifiedOf(properties),
+          },
         };
       }
       const wholeBlob = response.contentRange === undefined && response._response.status === 200;
@@ -302,7 +307,10 @@ export class AzureBlobStore implements BlobStore {
           `readRange ${name}: short read: received ${data.length} of ${expected} bytes at offset ${offset}`,
         );
       }
-      return { data, properties: { contentLength: size, metadata: { ...response.metadata } } };
+      return {
+        data,
+        properties: { contentLength: size, metadata: { ...response.metadata }, ...lastModifiedOf(response) },
+      };
     });
   }
 
@@ -312,7 +320,11 @@ export class AzureBlobStore implements BlobStore {
       if (properties.contentLength === undefined) {
         throw new StorageError("internal", `getProperties ${name}: the response has no Content-Length`);
       }
-      return { contentLength: properties.contentLength, metadata: { ...properties.metadata } };
+      return {
+        contentLength: properties.contentLength,
+        metadata: { ...properties.metadata },
+        ...lastModifiedOf(properties),
+      };
     });
   }
 
@@ -348,4 +360,9 @@ export class AzureBlobStore implements BlobStore {
       return mapAzureError(error, operation, subject, this.containerName);
     });
   }
+}
+
+/** Last-Modified, set by the service on every write (the read policy's cutoff compares it). */
+function lastModifiedOf(response: { lastModified?: Date | undefined }): { lastModified?: Date } {
+  return response.lastModified === undefined ? {} : { lastModified: response.lastModified };
 }

@@ -36,6 +36,8 @@ export interface MemoryBlobStoreOptions {
 interface StoredBlob {
   readonly data: Buffer;
   readonly metadata: Readonly<Record<string, string>>;
+  /** As Azure's Last-Modified: the time of the last write (whole seconds, like the service). */
+  readonly lastModified: Date;
 }
 
 function emptyCounts(): Record<MemoryBlobStoreOperation, number> {
@@ -102,7 +104,12 @@ export class MemoryBlobStore implements BlobStore {
 
   /** Stores bytes directly, overwriting (test helper, bypasses counters and failures). */
   put(name: string, data: Buffer, metadata: Readonly<Record<string, string>> = {}): void {
-    this.#blobs.set(name, { data: Buffer.from(data), metadata: Object.freeze({ ...metadata }) });
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    this.#blobs.set(name, {
+      data: Buffer.from(data),
+      metadata: Object.freeze({ ...metadata }),
+      lastModified: new Date(now),
+    });
   }
 
   async initialize(options: OperationOptions & { createContainerIfMissing?: boolean } = {}): Promise<void> {
@@ -206,5 +213,9 @@ export class MemoryBlobStore implements BlobStore {
 }
 
 function propertiesOf(blob: StoredBlob): BlobProperties {
-  return { contentLength: blob.data.length, metadata: { ...blob.metadata } };
+  return {
+    contentLength: blob.data.length,
+    metadata: { ...blob.metadata },
+    lastModified: new Date(blob.lastModified),
+  };
 }

@@ -15,8 +15,10 @@ export function describeReadRangeContract(ready: () => Promise<BlobStore>): void
       const store = await ready();
       const data = randomBytes(100_000);
       const metadata = { orthanc_uuid: "u", orthanc_content_type: "1", plugin_format: "plain-1" };
+      const before = Date.now();
       await store.create("p/one.dcm", data, { metadata });
-      const properties = { contentLength: data.length, metadata };
+      const after = Date.now();
+      const properties = { contentLength: data.length, metadata, lastModified: expect.any(Date) };
 
       const cases: Array<[number, number]> = [
         [0, 10],
@@ -28,6 +30,12 @@ export function describeReadRangeContract(ready: () => Promise<BlobStore>): void
         const range = await store.readRange("p/one.dcm", offset, length);
         expect(range.data.equals(data.subarray(offset, offset + length))).toBe(true);
         expect(range.properties).toEqual(properties);
+        // Last-Modified, which the read policy compares with its cutoff: the time of the write,
+        // to the second (the service's resolution), on every read of the properties.
+        const modified = range.properties.lastModified?.getTime() ?? 0;
+        expect(modified).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 1000);
+        expect(modified).toBeLessThanOrEqual(after + 1000);
+        expect((await store.getProperties("p/one.dcm")).lastModified?.getTime()).toBe(modified);
       }
     });
 
@@ -40,7 +48,11 @@ export function describeReadRangeContract(ready: () => Promise<BlobStore>): void
       for (const offset of [10, 11, 1000]) {
         const outside = await store.readRange("ten", offset, 1);
         expect(outside.data.length).toBe(0);
-        expect(outside.properties).toEqual({ contentLength: 10, metadata: {} });
+        expect(outside.properties).toEqual({
+          contentLength: 10,
+          metadata: {},
+          lastModified: expect.any(Date),
+        });
       }
     });
 

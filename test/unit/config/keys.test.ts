@@ -62,6 +62,7 @@ describe("a minimal valid configuration", () => {
           keyPoolSize: 1000,
           keyPoolTtlMs: 3_600_000,
           allowUnencryptedReads: false,
+          integrity: { keys: [], strict: false },
         },
         runtime: {
           heapLimitMb: 2048,

@@ -23,6 +23,7 @@ describe("local key settings", () => {
       keyPoolSize: 0,
       keyPoolTtlMs: 60_000,
       allowUnencryptedReads: true,
+      integrity: { keys: [], strict: false },
       localKey: {
         writeKeyFile: "/etc/orthanc/kek.pem",
         algorithm: "RSA-OAEP",

@@ -121,6 +121,7 @@ describe("a minimal valid configuration", () => {
           keyRefreshMs: 300_000,
           maxConcurrentRequests: 8,
         },
+        integrity: { keys: [], strict: false },
       },
       runtime: { heapLimitMb: 256, watchdogTimeoutMs: 5000, cryptoThreads: 0, cryptoOffloadMinBytes: 65_536 },
       testing: { enableTestingEndpoints: true, inMemoryStore: false },
