@@ -5,18 +5,29 @@
  *   node dist/cli.cjs check-connection <orthanc.json>
  *                                                   also open the container (creating it if allowed)
  *                                                   and wrap/unwrap a test key with the configured KEK
+ *   node dist/cli.cjs integrity-key-new <orthanc.json> [--file <path>]
+ *                                                   make a deployment integrity key (envelope version 2):
+ *                                                   wrapped by the configured KEK (printed as an
+ *                                                   IntegrityKeys entry), or written to a new file (mode 600)
  *
  * Orthanc's ${VAR} substitution is applied the same way Orthanc does it, from the environment.
  */
-import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import { describeConfiguration } from "../config/describe.ts";
 import { ConfigurationError, parsePluginConfiguration } from "../config/parse.ts";
+import type { PluginConfig } from "../config/types.ts";
+import { zeroize } from "../crypto/data-key.ts";
+import { INTEGRITY_KEY_LENGTH, integrityKeyId } from "../crypto/integrity-key.ts";
 import { createKeyWrapper, selfTestKeyWrapper } from "../crypto/key-wrapper-factory.ts";
 import { describeError } from "../errors.ts";
 import { createLogger } from "../logging/logger.ts";
 import { AzureBlobStore } from "../storage/azure-blob-store.ts";
 
-const USAGE = "usage: cli.cjs check-config|check-connection <orthanc-configuration.json>";
+const USAGE =
+  "usage: cli.cjs check-config|check-connection <orthanc-configuration.json>\n" +
+  "       cli.cjs integrity-key-new <orthanc-configuration.json> [--file <new key file>]";
+const COMMANDS = ["check-config", "check-connection", "integrity-key-new"];
 
 /** Orthanc accepts // and /* comments in its JSON files. */
 function stripJsonComments(text: string): string {
@@ -51,8 +62,11 @@ function substituteEnvironment(text: string): string {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const [command, file] = argv;
-  if ((command !== "check-config" && command !== "check-connection") || file === undefined) {
+  const [command, file, ...rest] = argv;
+  const keyFile = rest[0] === "--file" ? rest[1] : undefined;
+  const restOk =
+    rest.length === 0 || (command === "integrity-key-new" && rest.length === 2 && keyFile !== undefined);
+  if (command === undefined || !COMMANDS.includes(command) || file === undefined || !restOk) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
@@ -63,6 +77,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write("AzureBlobStorage.EnableStorage is not true: the plugin would stay inactive\n");
     return 0;
   }
+  if (command === "integrity-key-new") return newIntegrityKey(parsed.config, keyFile);
   process.stdout.write(`configuration is valid: ${describeConfiguration(parsed.config)}\n`);
   if (command === "check-connection") {
     const { config } = parsed;
@@ -91,6 +106,41 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
   return 0;
+}
+
+/**
+ * A new deployment integrity key (SECURITY.md): 32 random bytes, wrapped by the configured KEK and
+ * printed as an IntegrityKeys entry, or written to a new file that only its owner can read.
+ */
+async function newIntegrityKey(config: PluginConfig, keyFile: string | undefined): Promise<number> {
+  const key = randomBytes(INTEGRITY_KEY_LENGTH);
+  try {
+    const id = integrityKeyId(key);
+    if (keyFile !== undefined) {
+      // "wx": never overwrite an existing key file.
+      writeFileSync(keyFile, `${key.toString("hex")}\n`, { mode: 0o600, flag: "wx" });
+      process.stdout.write(`${JSON.stringify({ Id: id, File: keyFile })}\n`);
+      return 0;
+    }
+    const wrapper = await createKeyWrapper(config.encryption, config.requests, createLogger("keys"));
+    if (wrapper === undefined) {
+      process.stderr.write(
+        "error: no key-encryption key is configured (AzureBlobStorage.AzureKeyVault or AzureBlobStorage.LocalKeyFile) to wrap the integrity key; configure one, or use --file\n",
+      );
+      return 1;
+    }
+    try {
+      const wrapped = await wrapper.wrapKey(key, { timeoutInMs: config.requests.operationTimeoutMs });
+      process.stdout.write(
+        `${JSON.stringify({ Id: id, KeyId: wrapped.keyId, EncryptedKey: wrapped.encryptedKey.toString("base64"), Algorithm: wrapped.algorithm })}\n`,
+      );
+    } finally {
+      (wrapper as { dispose?: () => void }).dispose?.();
+    }
+    return 0;
+  } finally {
+    zeroize(key);
+  }
 }
 
 main(process.argv.slice(2)).then(

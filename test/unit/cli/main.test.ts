@@ -4,11 +4,13 @@
  * HTTP server that answers like the Blob service for the container calls it makes.
  */
 
-import { writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { integrityKeyId } from "../../../src/crypto/integrity-key.ts";
+import { LocalKeyWrapper } from "../../../src/crypto/local-key-wrapper.ts";
 import { cliRunner } from "../../support/cli.ts";
 import { scratchDirs } from "../../support/scratch.ts";
 
@@ -19,7 +21,9 @@ const ACCOUNT = "devstoreaccount1";
 /** Not a secret: a random base64 value the fake service never checks; the output must not show it. */
 const ACCOUNT_KEY = "U0VDUkVUS0VZMTIzNDU2Nzg5MA==";
 const AES_KEK = new URL("../../vectors/test-kek-aes.hex", import.meta.url).pathname;
-const USAGE = "usage: cli.cjs check-config|check-connection <orthanc-configuration.json>\n";
+const USAGE =
+  "usage: cli.cjs check-config|check-connection <orthanc-configuration.json>\n" +
+  "       cli.cjs integrity-key-new <orthanc-configuration.json> [--file <new key file>]\n";
 
 /** Writes an Orthanc configuration file (text, so that comments can be part of it). */
 function configFile(text: string): string {
@@ -209,5 +213,60 @@ describe("cli check-connection", () => {
       /^error: initialize container "orthanc": cannot reach the storage service: .*\n$/,
     );
     expect(result.stderr).not.toContain(ACCOUNT_KEY);
+  });
+});
+
+describe("cli integrity-key-new", () => {
+  const storage = { ConnectionString: "UseDevelopmentStorage=true", ContainerName: "orthanc" };
+
+  it("prints an IntegrityKeys entry wrapped by the configured key, whose Id is the key's", async () => {
+    const file = configFile(section({ ...storage, EncryptionEnabled: true, LocalKeyFile: AES_KEK }));
+    const result = await runCli(["integrity-key-new", file]);
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    const entry = JSON.parse(result.stdout) as {
+      Id: string;
+      KeyId: string;
+      EncryptedKey: string;
+      Algorithm: "A256KW";
+    };
+    expect(Object.keys(entry)).toEqual(["Id", "KeyId", "EncryptedKey", "Algorithm"]);
+    const wrapper = LocalKeyWrapper.fromKeyMaterial({
+      writeKey: Buffer.from(readFileSync(AES_KEK, "utf8").trim(), "hex"),
+    });
+    const key = await wrapper.unwrapKey({
+      keyId: entry.KeyId,
+      algorithm: entry.Algorithm,
+      encryptedKey: Buffer.from(entry.EncryptedKey, "base64"),
+    });
+    expect(key.length).toBe(32);
+    expect(integrityKeyId(key)).toBe(entry.Id);
+    // A second run makes another key.
+    const again = JSON.parse((await runCli(["integrity-key-new", file])).stdout) as { Id: string };
+    expect(again.Id).not.toBe(entry.Id);
+  });
+
+  it("writes a new key file that only its owner can read, and never overwrites one", async () => {
+    const file = configFile(section(storage));
+    const keyFile = join(scratch("oabs-cli-ik-"), "integrity.key");
+    const result = await runCli(["integrity-key-new", file, "--file", keyFile]);
+    expect(result.exitCode).toBe(0);
+    const entry = JSON.parse(result.stdout) as { Id: string; File: string };
+    expect(entry.File).toBe(keyFile);
+    const text = readFileSync(keyFile, "utf8");
+    expect(text).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(integrityKeyId(Buffer.from(text.trim(), "hex"))).toBe(entry.Id);
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const second = await runCli(["integrity-key-new", file, "--file", keyFile]);
+    expect(second.exitCode).toBe(1);
+    expect(second.stderr).toContain("EEXIST");
+    expect(readFileSync(keyFile, "utf8")).toBe(text);
+  });
+
+  it("refuses to print a key when there is no key-encryption key to wrap it", async () => {
+    const result = await runCli(["integrity-key-new", configFile(section(storage))]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain("no key-encryption key is configured");
   });
 });
