@@ -24,6 +24,7 @@ import { loadNativeBinding } from "./native-binding.ts";
 import { OperationStats } from "./operation-stats.ts";
 import { createRestRoutes } from "./rest-routes.ts";
 import { hardenProcess } from "./sandbox.ts";
+import { createDispose } from "./shutdown.ts";
 import type { StatusReport } from "./status-report.ts";
 
 /** dist/crypto-worker.cjs, inlined by tools/build-bundle.mjs (absent in unbundled runs). */
@@ -138,10 +139,14 @@ async function start(): Promise<void> {
     }),
   });
 
-  native.ready(createRequestHandler({ storage: service, rest, complete: native.complete, faults, stats }), {
-    operationTimeoutMs: config.requests.operationTimeoutMs,
-    watchdogTimeoutMs: config.runtime.watchdogTimeoutMs,
-  });
+  const dispose = createDispose({ keys, wrapper, engine, store, logger: log });
+  native.ready(
+    createRequestHandler({ storage: service, rest, complete: native.complete, faults, stats, dispose }),
+    {
+      operationTimeoutMs: config.requests.operationTimeoutMs,
+      watchdogTimeoutMs: config.runtime.watchdogTimeoutMs,
+    },
+  );
   log.info(`ready: ${store.description}, container "${config.storage.containerName}"`);
 }
 
