@@ -21,19 +21,18 @@ inline OrthancPluginErrorCode ToOrthancError(BridgeStatus status) {
   }
 }
 
+// A status number from JS; anything that is not a BridgeStatus is a Failure.
 inline BridgeStatus BridgeStatusFromInt(int value) {
-  switch (value) {
-    case 0:
-      return BridgeStatus::Ok;
-    case 1:
-      return BridgeStatus::NotFound;
-    case 2:
-      return BridgeStatus::Integrity;
-    case 3:
-      return BridgeStatus::Timeout;
-    default:
-      return BridgeStatus::Failure;
+  const auto status = static_cast<BridgeStatus>(value);  // defined for any int: the enum is `: int`
+  switch (status) {
+    case BridgeStatus::Ok:
+    case BridgeStatus::NotFound:
+    case BridgeStatus::Integrity:
+    case BridgeStatus::Timeout:
+    case BridgeStatus::Failure:
+      return status;
   }
+  return BridgeStatus::Failure;
 }
 
 }  // namespace oabs

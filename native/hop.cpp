@@ -1,13 +1,20 @@
 #include "hop.h"
 
+#include "bridge_types.h"
+#include "orthanc_context.h"
 #include "runtime.h"
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -16,12 +23,23 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+struct HopStats {
+  int threads = 0;
+  int64_t calls = 0;     // completed round trips, all threads
+  int64_t failures = 0;  // calls that did not come back Ok with the bytes sent
+  double wallMs = 0;
+  double callsPerSecond = 0;
+  double p50Us = 0;
+  double p99Us = 0;
+  double maxUs = 0;
+  std::string firstError;
+};
+
 // One call carrying 8 bytes that JS must send back unchanged, so a hop is a real round trip
 // of data through complete() and not just a status.
 Result Echo(uint64_t token) {
   auto request = std::make_shared<Request>();
   request->op = Operation::Echo;
-  request->uuid = "hop";
   request->inputSize = sizeof(token);
   request->input.reset(new uint8_t[sizeof(token)]);
   std::memcpy(request->input.get(), &token, sizeof(token));
@@ -42,10 +60,10 @@ double PercentileUs(const std::vector<int64_t>& sortedNs, double p) {
   return static_cast<double>(sortedNs[std::min(index, sortedNs.size() - 1)]) / 1000.0;
 }
 
-}  // namespace
-
+// One Echo through JS; Ok only when the JS side allows testing endpoints.
 Result ProbeHop() { return Echo(0); }
 
+// Runs `threads` threads of `callsPerThread` sequential Echo calls each.
 HopStats MeasureHops(int threads, int callsPerThread) {
   HopStats stats;
   stats.threads = threads;
@@ -103,6 +121,61 @@ HopStats MeasureHops(int threads, int callsPerThread) {
   stats.maxUs = all.empty() ? 0 : static_cast<double>(all.back()) / 1000.0;
   stats.firstError = firstError;
   return stats;
+}
+
+void SendText(OrthancPluginRestOutput* output, uint16_t status, const std::string& message) {
+  OrthancPluginSendHttpStatus(OrthancContext(), output, status, message.data(), static_cast<uint32_t>(message.size()));
+}
+
+// An integer GET argument within [min, max]; `fallback` when absent.
+bool QueryInteger(const OrthancPluginHttpRequest* http, const char* key, int fallback, int min, int max, int* value,
+                  std::string* error) {
+  *value = fallback;
+  for (uint32_t i = 0; i < http->getCount; ++i) {
+    if (std::strcmp(http->getKeys[i], key) != 0) continue;
+    const char* text = http->getValues[i];
+    char* end = nullptr;
+    const long parsed = std::strtol(text, &end, 10);
+    if (end == text || *end != '\0' || parsed < min || parsed > max) {
+      *error = std::string("Expected an integer from ") + std::to_string(min) + " to " + std::to_string(max) +
+               " for " + key + " but received \"" + text + "\"";
+      return false;
+    }
+    *value = static_cast<int>(parsed);
+  }
+  return true;
+}
+
+}  // namespace
+
+void AnswerHopRoute(OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* http) {
+  OrthancPluginContext* context = OrthancContext();
+  if (http->method != OrthancPluginHttpMethod_Get) {
+    OrthancPluginSendMethodNotAllowed(context, output, "GET");
+    return;
+  }
+  int threads = 1;
+  int calls = 1000;
+  std::string error;
+  if (!QueryInteger(http, "threads", 1, 1, 64, &threads, &error) ||
+      !QueryInteger(http, "calls", 1000, 1, 100000, &calls, &error)) {
+    SendText(output, 400, error);
+    return;
+  }
+  const Result probe = ProbeHop();
+  if (probe.status != BridgeStatus::Ok) {
+    SendText(output, probe.status == BridgeStatus::Failure ? 403 : 503, "hop benchmark refused: " + probe.message);
+    return;
+  }
+  const HopStats stats = MeasureHops(threads, calls);
+  nlohmann::json body = {
+      {"threads", stats.threads},       {"callsPerThread", calls}, {"calls", stats.calls},
+      {"failures", stats.failures},     {"wallMs", stats.wallMs},  {"callsPerSecond", stats.callsPerSecond},
+      {"p50Us", stats.p50Us},           {"p99Us", stats.p99Us},    {"maxUs", stats.maxUs},
+  };
+  if (!stats.firstError.empty()) body["firstError"] = stats.firstError;
+  const std::string text = body.dump(2);
+  OrthancPluginAnswerBuffer(context, output, text.data(), static_cast<uint32_t>(text.size()), "application/json");
 }
 
 }  // namespace oabs

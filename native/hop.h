@@ -3,29 +3,16 @@
 // storage callbacks, and time each round trip. Transport only: JS decides whether it may run.
 #pragma once
 
-#include "bridge_types.h"
-
-#include <cstdint>
-#include <string>
+#include <orthanc/OrthancCPlugin.h>
 
 namespace oabs {
 
-struct HopStats {
-  int threads = 0;
-  int64_t calls = 0;     // completed round trips, all threads
-  int64_t failures = 0;  // calls that did not come back Ok with the bytes sent
-  double wallMs = 0;
-  double callsPerSecond = 0;
-  double p50Us = 0;
-  double p99Us = 0;
-  double maxUs = 0;
-  std::string firstError;
-};
+// The route under /azure-blob-storage/ that the plugin's REST callback hands to AnswerHopRoute.
+constexpr const char* kHopRoute = "testing/hop";
 
-// One Echo through JS; Ok only when the JS side allows testing endpoints.
-Result ProbeHop();
-
-// Runs `threads` threads of `callsPerThread` sequential Echo calls each.
-HopStats MeasureHops(int threads, int callsPerThread);
+// GET testing/hop?threads=N&calls=M: the round trip, measured in-process (no HTTP per call).
+// The testing-endpoints switch lives in JS, which refuses the first Echo when it is off; the
+// route then answers 403 with JS's message. May throw; the REST callback catches.
+void AnswerHopRoute(OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* http);
 
 }  // namespace oabs

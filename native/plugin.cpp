@@ -5,14 +5,16 @@
 #include "error_map.h"
 #include "hop.h"
 #include "log.h"
+#include "orthanc_context.h"
 #include "runtime.h"
 
 #include <orthanc/OrthancCPlugin.h>
 
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
+#include <chrono>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <sys/stat.h>
@@ -25,13 +27,11 @@
 namespace oabs {
 namespace {
 
-OrthancPluginContext* g_context = nullptr;
 bool g_active = false;
 
 constexpr const char* kSection = "AzureBlobStorage";
+// How long OrthancPluginFinalize lets in-flight calls finish and JS release its keys.
 constexpr std::chrono::milliseconds kDrainTimeout{10000};
-
-void SetLogContextImpl(OrthancPluginContext* context) { g_context = context; }
 
 // The only settings the shim reads itself: whether to start at all, and the heap size V8
 // needs before it starts. JS validates the whole section again, with the same messages.
@@ -113,9 +113,19 @@ OrthancPluginErrorCode Finish(const Request& request, const Result& result) {
   return ToOrthancError(result.status);
 }
 
-OrthancPluginErrorCode OnUnexpected(const char* op, const char* uuid, const char* what) {
-  LogError(std::string(op) + " failed for attachment " + (uuid != nullptr ? uuid : "?") + ": " + what);
-  return OrthancPluginErrorCode_StorageAreaPlugin;
+// The catch blocks' answer: logs "<op> failed for attachment <uuid>: <what>" (without the
+// attachment when `uuid` is null) and returns `code` to Orthanc. noexcept: with no memory left
+// for that line, it logs a fixed one.
+OrthancPluginErrorCode OnUnexpected(OrthancPluginErrorCode code, const char* op, const char* uuid,
+                                    const char* what) noexcept {
+  try {
+    std::string line = op;
+    line += uuid != nullptr ? std::string(" failed for attachment ") + uuid + ": " : std::string(" failed: ");
+    LogError(line + what);
+  } catch (...) {
+    LogAt(LogLevel::Error, "a callback failed, and there is no memory left to log which");
+  }
+  return code;
 }
 
 std::shared_ptr<Request> NewRequest(Operation op, const char* uuid, OrthancPluginContentType type) {
@@ -142,12 +152,11 @@ OrthancPluginErrorCode StorageCreate(const char* uuid, const void* content, int6
     }
     return Finish(*request, CallRuntime(request));
   } catch (const std::bad_alloc&) {
-    OnUnexpected("create", uuid, "out of memory");
-    return OrthancPluginErrorCode_NotEnoughMemory;
+    return OnUnexpected(OrthancPluginErrorCode_NotEnoughMemory, "create", uuid, "out of memory");
   } catch (const std::exception& e) {
-    return OnUnexpected("create", uuid, e.what());
+    return OnUnexpected(OrthancPluginErrorCode_StorageAreaPlugin, "create", uuid, e.what());
   } catch (...) {
-    return OnUnexpected("create", uuid, "unknown exception");
+    return OnUnexpected(OrthancPluginErrorCode_StorageAreaPlugin, "create", uuid, "unknown exception");
   }
 }
 
@@ -157,10 +166,12 @@ OrthancPluginErrorCode StorageReadWhole(OrthancPluginMemoryBuffer64* target, con
     auto request = NewRequest(Operation::ReadWhole, uuid, type);
     request->target = target;
     return Finish(*request, CallRuntime(request));
+  } catch (const std::bad_alloc&) {
+    return OnUnexpected(OrthancPluginErrorCode_NotEnoughMemory, "readWhole", uuid, "out of memory");
   } catch (const std::exception& e) {
-    return OnUnexpected("readWhole", uuid, e.what());
+    return OnUnexpected(OrthancPluginErrorCode_StorageAreaPlugin, "readWhole", uuid, e.what());
   } catch (...) {
-    return OnUnexpected("readWhole", uuid, "unknown exception");
+    return OnUnexpected(OrthancPluginErrorCode_StorageAreaPlugin, "readWhole", uuid, "unknown exception");
   }
 }
 
@@ -172,10 +183,12 @@ OrthancPluginErrorCode StorageReadRange(OrthancPluginMemoryBuffer64* target, con
     request->offset = rangeStart;
     request->length = target != nullptr ? target->size : 0;
     return Finish(*request, CallRuntime(request));
+  } catch (const std::bad_alloc&) {
+    return OnUnexpected(OrthancPluginErrorCode_NotEnoughMemory, "readRange", uuid, "out of memory");
   } catch (const std::exception& e) {
-    return OnUnexpected("readRange", uuid, e.what());
+    return OnUnexpected(OrthancPluginErrorCode_StorageAreaPlugin, "readRange", uuid, e.what());
   } catch (...) {
-    return OnUnexpected("readRange", uuid, "unknown exception");
+    return OnUnexpected(OrthancPluginErrorCode_StorageAreaPlugin, "readRange", uuid, "unknown exception");
   }
 }
 
@@ -183,132 +196,61 @@ OrthancPluginErrorCode StorageRemove(const char* uuid, OrthancPluginContentType 
   try {
     auto request = NewRequest(Operation::Remove, uuid, type);
     return Finish(*request, CallRuntime(request));
+  } catch (const std::bad_alloc&) {
+    return OnUnexpected(OrthancPluginErrorCode_NotEnoughMemory, "remove", uuid, "out of memory");
   } catch (const std::exception& e) {
-    return OnUnexpected("remove", uuid, e.what());
+    return OnUnexpected(OrthancPluginErrorCode_StorageAreaPlugin, "remove", uuid, e.what());
   } catch (...) {
-    return OnUnexpected("remove", uuid, "unknown exception");
+    return OnUnexpected(OrthancPluginErrorCode_StorageAreaPlugin, "remove", uuid, "unknown exception");
   }
 }
 
-void SendText(OrthancPluginRestOutput* output, uint16_t status, const std::string& message) {
-  OrthancPluginSendHttpStatus(g_context, output, status, message.data(), static_cast<uint32_t>(message.size()));
-}
-
-// An integer GET argument within [min, max]; `fallback` when absent.
-bool QueryInteger(const OrthancPluginHttpRequest* http, const char* key, int fallback, int min, int max, int* value,
-                  std::string* error) {
-  *value = fallback;
-  for (uint32_t i = 0; i < http->getCount; ++i) {
-    if (std::strcmp(http->getKeys[i], key) != 0) continue;
-    const char* text = http->getValues[i];
-    char* end = nullptr;
-    const long parsed = std::strtol(text, &end, 10);
-    if (end == text || *end != '\0' || parsed < min || parsed > max) {
-      *error = std::string("Expected an integer from ") + std::to_string(min) + " to " + std::to_string(max) +
-               " for " + key + " but received \"" + text + "\"";
-      return false;
-    }
-    *value = static_cast<int>(parsed);
-  }
-  return true;
-}
-
-constexpr const char* kHopRoute = "testing/hop";
-
-// GET /azure-blob-storage/testing/hop?threads=N&calls=M: the C++ -> JS -> C++ round trip,
-// measured in-process (no HTTP per call). The testing-endpoints switch lives in JS, which
-// refuses the first Echo when it is off; the route then answers 403 with JS's message.
-void HopRoute(OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* http) {
-  if (http->method != OrthancPluginHttpMethod_Get) {
-    OrthancPluginSendMethodNotAllowed(g_context, output, "GET");
-    return;
-  }
-  int threads = 1;
-  int calls = 1000;
-  std::string error;
-  if (!QueryInteger(http, "threads", 1, 1, 64, &threads, &error) ||
-      !QueryInteger(http, "calls", 1000, 1, 100000, &calls, &error)) {
-    SendText(output, 400, error);
-    return;
-  }
-  const Result probe = ProbeHop();
-  if (probe.status != BridgeStatus::Ok) {
-    SendText(output, probe.status == BridgeStatus::Failure ? 403 : 503, "hop benchmark refused: " + probe.message);
-    return;
-  }
-  const HopStats stats = MeasureHops(threads, calls);
-  nlohmann::json body = {
-      {"threads", stats.threads},       {"callsPerThread", calls}, {"calls", stats.calls},
-      {"failures", stats.failures},     {"wallMs", stats.wallMs},  {"callsPerSecond", stats.callsPerSecond},
-      {"p50Us", stats.p50Us},           {"p99Us", stats.p99Us},    {"maxUs", stats.maxUs},
-  };
-  if (!stats.firstError.empty()) body["firstError"] = stats.firstError;
-  const std::string text = body.dump(2);
-  OrthancPluginAnswerBuffer(g_context, output, text.data(), static_cast<uint32_t>(text.size()), "application/json");
-}
-
-// /azure-blob-storage/{path}: status, and fault injection when the configuration enables it.
+// /azure-blob-storage/{path}: the hop benchmark (hop.h) here; every other route (status, and
+// the testing routes when the configuration enables them) in JS.
 OrthancPluginErrorCode RestCallback(OrthancPluginRestOutput* output, const char* /*url*/,
                                     const OrthancPluginHttpRequest* http) {
   try {
-    if (http->groupsCount > 0 && std::strcmp(http->groups[0], kHopRoute) == 0) {
-      HopRoute(output, http);
+    const char* path = http->groupsCount > 0 ? http->groups[0] : "";
+    if (std::strcmp(path, kHopRoute) == 0) {
+      AnswerHopRoute(output, http);
       return OrthancPluginErrorCode_Success;
     }
     auto request = std::make_shared<Request>();
     request->op = Operation::Rest;
-    request->uuid = http->groupsCount > 0 ? http->groups[0] : "";
-    request->contentType = static_cast<int>(http->method);
+    request->restPath = path;
+    request->restMethod = static_cast<int>(http->method);
     if (http->bodySize > 0 && http->body != nullptr) {
       request->inputSize = http->bodySize;
       request->input.reset(new uint8_t[http->bodySize]);
       std::memcpy(request->input.get(), http->body, http->bodySize);
     }
     const Result result = CallRuntime(request);
+    OrthancPluginContext* context = OrthancContext();
     switch (result.status) {
       case BridgeStatus::Ok:
-        OrthancPluginAnswerBuffer(g_context, output, request->restOutput.data(),
+        OrthancPluginAnswerBuffer(context, output, request->restOutput.data(),
                                   static_cast<uint32_t>(request->restOutput.size()), "application/json");
         break;
       case BridgeStatus::NotFound:
-        OrthancPluginSendHttpStatusCode(g_context, output, 404);
+        OrthancPluginSendHttpStatusCode(context, output, 404);
         break;
       default:
-        OrthancPluginSendHttpStatus(g_context, output, 500, result.message.data(),
+        OrthancPluginSendHttpStatus(context, output, 500, result.message.data(),
                                     static_cast<uint32_t>(result.message.size()));
         break;
     }
     return OrthancPluginErrorCode_Success;
+  } catch (const std::bad_alloc&) {
+    return OnUnexpected(OrthancPluginErrorCode_NotEnoughMemory, "REST call", nullptr, "out of memory");
+  } catch (const std::exception& e) {
+    return OnUnexpected(OrthancPluginErrorCode_Plugin, "REST call", nullptr, e.what());
   } catch (...) {
-    LogError("REST call failed with an unexpected exception");
-    return OrthancPluginErrorCode_Plugin;
+    return OnUnexpected(OrthancPluginErrorCode_Plugin, "REST call", nullptr, "unknown exception");
   }
 }
-
-}  // namespace
-
-void SetLogContext(OrthancPluginContext* context) { SetLogContextImpl(context); }
-
-void LogAt(LogLevel level, const std::string& message) {
-  if (g_context == nullptr) return;
-  const std::string line = std::string("AzureBlobStorage: ") + message;
-  switch (level) {
-    case LogLevel::Error:
-      OrthancPluginLogError(g_context, line.c_str());
-      break;
-    case LogLevel::Warning:
-      OrthancPluginLogWarning(g_context, line.c_str());
-      break;
-    case LogLevel::Info:
-      OrthancPluginLogInfo(g_context, line.c_str());
-      break;
-  }
-}
-
-namespace {
 
 int32_t Initialize(OrthancPluginContext* context) {
-  SetLogContext(context);
+  SetOrthancContext(context);
 
   // 1. Orthanc version: StorageArea2 (readRange) needs 1.9.0.
   if (!OrthancPluginCheckVersionAdvanced(context, 1, 9, 0)) {
@@ -348,7 +290,7 @@ int32_t Initialize(OrthancPluginContext* context) {
   RuntimeOptions options;
   options.configurationJson = configurationJson;
   options.heapLimitMb = settings.heapLimitMb;
-  if (!StartRuntime(context, options, &error)) {
+  if (!StartRuntime(options, &error)) {
     LogError("cannot start: " + error);
     return -1;
   }
@@ -369,11 +311,18 @@ extern "C" {
 ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* context) {
   try {
     return oabs::Initialize(context);
+  } catch (const std::bad_alloc&) {
+    oabs::LogAt(oabs::LogLevel::Error, "cannot start: out of memory");
+    return -1;
   } catch (const std::exception& e) {
-    oabs::LogError(std::string("cannot start: ") + e.what());
+    try {
+      oabs::LogError(std::string("cannot start: ") + e.what());
+    } catch (...) {
+      oabs::LogAt(oabs::LogLevel::Error, "cannot start: an exception, and no memory left to log it");
+    }
     return -1;
   } catch (...) {
-    oabs::LogError("cannot start: unknown exception");
+    oabs::LogAt(oabs::LogLevel::Error, "cannot start: unknown exception");
     return -1;
   }
 }
@@ -386,7 +335,7 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
       oabs::g_active = false;
     }
   } catch (...) {
-    oabs::LogError("unexpected exception while stopping");
+    oabs::LogAt(oabs::LogLevel::Error, "unexpected exception while stopping");
   }
 }
 

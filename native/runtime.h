@@ -5,8 +5,6 @@
 
 #include "bridge_types.h"
 
-#include <orthanc/OrthancCPlugin.h>
-
 #include <chrono>
 #include <memory>
 #include <string>
@@ -21,9 +19,10 @@ struct RuntimeOptions {
 
 // Starts the runtime and waits until JS reports ready (or failure). Returns false with
 // a message on failure; the runtime is then stopped again.
-bool StartRuntime(OrthancPluginContext* context, const RuntimeOptions& options, std::string* error);
+bool StartRuntime(const RuntimeOptions& options, std::string* error);
 
-// Stops accepting work, lets in-flight calls finish within drainTimeout, stops the JS
+// Stops accepting work, lets in-flight calls finish and then asks JS to release its keys,
+// workers and store (Operation::Shutdown), all within drainTimeout; then stops the JS
 // environment and joins its thread. V8 stays initialised, so StartRuntime can run again
 // (Orthanc's /tools/reset calls Finalize then Initialize in the same process).
 void StopRuntime(std::chrono::milliseconds drainTimeout);

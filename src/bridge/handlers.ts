@@ -1,6 +1,11 @@
 import { describeError, StorageError } from "../errors.ts";
 import { releaseAfterLargeAttachment } from "../memory-release.ts";
-import { type NativeBinding, type NativeRequestHandler, Operation } from "./native-binding.ts";
+import {
+  type NativeBinding,
+  type NativeRequestHandler,
+  type NativeRestRoute,
+  Operation,
+} from "./native-binding.ts";
 import type { CountedOperation, OperationStats } from "./operation-stats.ts";
 import { BridgeStatus, statusForError } from "./status-codes.ts";
 
@@ -39,6 +44,8 @@ export interface RequestHandlerOptions {
   /** AzureBlobStorage.EnableTestingEndpoints: Echo is answered only then. */
   testingEndpoints: boolean;
   stats?: OperationStats | undefined;
+  /** Answers Operation.Shutdown: releases keys, workers and store before the runtime stops. */
+  dispose?: (() => Promise<void>) | undefined;
 }
 
 /** Why an Echo (the hop benchmark) is refused; the route answers 403 with it. */
@@ -57,7 +64,7 @@ const COUNTED: Readonly<Record<number, CountedOperation>> = {
  * as {status, message}; nothing here throws back into the shim.
  */
 export function createRequestHandler(options: RequestHandlerOptions): NativeRequestHandler {
-  const { storage, rest, complete, testingEndpoints, stats } = options;
+  const { storage, rest, complete, testingEndpoints, stats, dispose } = options;
 
   const perform = async (
     operation: number,
@@ -66,6 +73,7 @@ export function createRequestHandler(options: RequestHandlerOptions): NativeRequ
     offset: number,
     length: number,
     data: Buffer | undefined,
+    route: NativeRestRoute | undefined,
   ): Promise<{ status: BridgeStatus; data?: Buffer }> => {
     switch (operation) {
       case Operation.Create:
@@ -80,31 +88,41 @@ export function createRequestHandler(options: RequestHandlerOptions): NativeRequ
         await storage.remove(uuid, contentType);
         return { status: BridgeStatus.Ok };
       case Operation.Rest: {
-        const method = HTTP_METHODS[contentType];
-        if (method === undefined) return { status: BridgeStatus.NotFound };
-        const response = await rest({ method, path: uuid, body: data ?? Buffer.alloc(0) });
+        const method = route === undefined ? undefined : HTTP_METHODS[route.method];
+        if (route === undefined || method === undefined) return { status: BridgeStatus.NotFound };
+        const response = await rest({ method, path: route.path, body: data ?? Buffer.alloc(0) });
         if (!response.found) return { status: BridgeStatus.NotFound };
         return { status: BridgeStatus.Ok, data: Buffer.from(JSON.stringify(response.body, null, 2)) };
       }
       default:
         throw new StorageError(
           "internal",
-          `Expected an operation code from 0 to 5 but received ${operation}`,
+          `Expected an operation code from 0 to ${Operation.Shutdown} but received ${operation}`,
         );
     }
   };
 
-  return (id, operation, uuid, contentType, offset, length, data) => {
+  return (id, operation, uuid, contentType, offset, length, data, route) => {
     if (operation === Operation.Echo) {
       // Answered synchronously, without storage or stats: the hop benchmark measures the bridge alone.
       if (!testingEndpoints) complete(id, BridgeStatus.Failure, TESTING_DISABLED_MESSAGE);
       else complete(id, BridgeStatus.Ok, "", data ?? Buffer.alloc(0));
       return;
     }
+    if (operation === Operation.Shutdown) {
+      // No counters: the plugin is stopping, and the shim waits only briefly.
+      Promise.resolve()
+        .then(() => dispose?.())
+        .then(
+          () => complete(id, BridgeStatus.Ok, ""),
+          (error: unknown) => complete(id, statusForError(error), describeError(error)),
+        );
+      return;
+    }
     const counted = COUNTED[operation];
     // Read now: a create's input may be moved to a crypto worker, which empties `data`.
     const inputLength = data?.length ?? 0;
-    perform(operation, uuid, contentType, offset, length, data).then(
+    perform(operation, uuid, contentType, offset, length, data, route).then(
       (result) => {
         if (counted !== undefined) stats?.record(counted, true, result.data?.length ?? inputLength);
         complete(id, result.status, "", result.data);

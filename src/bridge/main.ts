@@ -26,6 +26,7 @@ import { loadNativeBinding } from "./native-binding.ts";
 import { OperationStats } from "./operation-stats.ts";
 import { createRestRoutes } from "./rest-routes.ts";
 import { hardenProcess } from "./sandbox.ts";
+import { createDispose } from "./shutdown.ts";
 import type { StatusReport } from "./status-report.ts";
 
 /** dist/crypto-worker.cjs, inlined by tools/build-bundle.mjs (absent in unbundled runs). */
@@ -142,12 +143,14 @@ async function start(): Promise<void> {
 
   // Faults exist only with the testing endpoints: the production dispatcher never sees them.
   const storage: StorageOperations = faults === undefined ? service : injectFaults(service, faults);
+  const dispose = createDispose({ keys, wrapper, engine, store, logger: log });
   const handler = createRequestHandler({
     storage,
     rest,
     complete: native.complete,
     testingEndpoints: config.testing.enableTestingEndpoints,
     stats,
+    dispose,
   });
   native.ready(handler, {
     operationTimeoutMs: config.requests.operationTimeoutMs,

@@ -1,6 +1,9 @@
 import type { BridgeStatus } from "./status-codes.ts";
 
-/** Operation codes sent by the shim (native/bridge_types.h). */
+/**
+ * Operation codes sent by the shim. Keep in step with native/bridge_types.h
+ * (test/unit/bridge/native-enums.test.ts compares them).
+ */
 export const Operation = {
   Create: 0,
   ReadWhole: 1,
@@ -9,12 +12,24 @@ export const Operation = {
   Rest: 4,
   /** The hop benchmark's no-op (GET /azure-blob-storage/testing/hop): echoes its data. */
   Echo: 5,
+  /** Sent once when the plugin stops, before the runtime does: release keys, workers and store. */
+  Shutdown: 6,
 } as const;
 export type Operation = (typeof Operation)[keyof typeof Operation];
 
+/** The REST call behind Operation.Rest: under /azure-blob-storage/. */
+export interface NativeRestRoute {
+  /** OrthancPluginHttpMethod (1 GET, 2 POST, 3 PUT, 4 DELETE). */
+  method: number;
+  /** The path after /azure-blob-storage/, e.g. "status". */
+  path: string;
+}
+
 /**
- * Called on the JS thread for every Orthanc storage call. It must not throw and must end
+ * Called on the JS thread for every call the shim sends. It must not throw and must end
  * with exactly one complete(id, ...) call (the shim times out calls that never complete).
+ * `uuid`, `contentType`, `offset` and `length` describe a storage call's attachment; `route`
+ * is set for Operation.Rest only.
  */
 export type NativeRequestHandler = (
   id: number,
@@ -24,6 +39,7 @@ export type NativeRequestHandler = (
   offset: number,
   length: number,
   data: Buffer | undefined,
+  route?: NativeRestRoute,
 ) => void;
 
 export interface RuntimeInfo {
@@ -45,6 +61,7 @@ export interface NativeBinding {
   runtimeInfo(): RuntimeInfo;
 }
 
+/** Keep in step with kBindingName in native/bindings.h. */
 export const NATIVE_BINDING_NAME = "orthanc_azure_blob_storage";
 
 export function loadNativeBinding(): NativeBinding {

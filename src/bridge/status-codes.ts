@@ -2,7 +2,8 @@ import { isStorageError } from "../errors.ts";
 
 /**
  * Status codes that cross the native boundary with every result. The C++ shim maps them to
- * OrthancPluginErrorCode in one table (native/error_map.h); keep both lists in step.
+ * OrthancPluginErrorCode in one table (native/error_map.h). Keep in step with native/bridge_types.h
+ * (test/unit/bridge/native-enums.test.ts compares them).
  */
 export const BridgeStatus = {
   Ok: 0,

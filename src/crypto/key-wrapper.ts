@@ -38,4 +38,6 @@ export interface KeyWrapper {
   unwrapKey(wrapped: WrappedKey, options?: OperationOptions): Promise<Buffer>;
   /** Allow-list: whether a key id read from blob metadata names a KEK this deployment trusts. */
   trusts(keyId: string): boolean;
+  /** Stops background work (Key Vault's refresh timer), where there is any. */
+  dispose?(): void;
 }

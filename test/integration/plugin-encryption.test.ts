@@ -283,6 +283,32 @@ describe("tampering reaches Orthanc as CorruptedFile, never as wrong bytes", () 
   });
 });
 
+describe("Orthanc lifecycle with encryption", () => {
+  it("zeroes its data keys and stops its workers on /tools/reset, and reads every key back after it", async () => {
+    const ct = generateCt({ seed: 500 });
+    const { ID } = await uploadInstance(orthanc.url, ct.bytes);
+    const before = await status();
+    await fetch(`${orthanc.url}/tools/reset`, { method: "POST" }).catch(() => undefined);
+    await orthanc.waitForLog(
+      /AzureBlobStorage: \[js\] disposed: data keys zeroed, 2 crypto worker\(s\) stopped, store closed/,
+      60_000,
+    );
+    const after = await waitFor(async () => {
+      const s = await status().catch(() => undefined);
+      return s !== undefined && s.runtime.generation > before.runtime.generation && s.runtime.restarts === 0
+        ? s
+        : undefined;
+    }, 60_000);
+    expect(after.crypto).toMatchObject({ threads: 2, offloaded: 0 });
+    // Written under a data key of the runtime before the reset: unwrapped again by the new one.
+    expect(Buffer.compare(await getBuffer(`${orthanc.url}/instances/${ID}/file`), ct.bytes)).toBe(0);
+    const mr = generateMr({ seed: 501 });
+    const again = await uploadInstance(orthanc.url, mr.bytes);
+    expect(Buffer.compare(await getBuffer(`${orthanc.url}/instances/${again.ID}/file`), mr.bytes)).toBe(0);
+    expect(orthanc.log()).not.toMatch(/did not finish releasing/);
+  });
+});
+
 describe("Microsoft's SDK reads our blobs (the exit path)", () => {
   it("decrypts a blob written by the plugin with azure-storage-blob for Python, given the KEK", async () => {
     const ct = generateCt({ seed: 400 });

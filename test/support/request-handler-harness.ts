@@ -24,7 +24,7 @@ export function storageStub(storage: Partial<StorageOperations>): StorageOperati
 
 export function requestHandlerHarness(
   storage: Partial<StorageOperations>,
-  extra: { rest?: RestHandler; testingEndpoints?: boolean } = {},
+  extra: { rest?: RestHandler; testingEndpoints?: boolean; dispose?: () => Promise<void> } = {},
 ) {
   const completions: Completion[] = [];
   const stats = new OperationStats();
@@ -40,6 +40,7 @@ export function requestHandlerHarness(
     complete,
     testingEndpoints: extra.testingEndpoints ?? false,
     stats,
+    dispose: extra.dispose,
   });
   /** Resolves once `count` completions have arrived. */
   const next = (count: number) =>

@@ -150,7 +150,7 @@ describe("injectFaults", () => {
   it("leaves REST requests alone: armed faults wait for the next storage call", async () => {
     const faults = armed({ fault: "hang" }, { fault: "fail", code: "internal" });
     const h = harness({}, faults);
-    h.handler(1, Operation.Rest, "status", 1, 0, 0, Buffer.alloc(0));
+    h.handler(1, Operation.Rest, "", 0, 0, 0, Buffer.alloc(0), { method: 1, path: "status" });
     await h.next(1);
     expect(h.completions[0]?.status).toBe(BridgeStatus.Ok);
     expect(faults.takeHang()).toBe(true);
@@ -160,15 +160,10 @@ describe("injectFaults", () => {
   it("arms faults through the testing route of the same handler", async () => {
     const faults = new FaultPlan();
     const h = harness({ readWhole: async () => Buffer.from("ok") }, faults);
-    h.handler(
-      1,
-      Operation.Rest,
-      "testing/faults",
-      2,
-      0,
-      0,
-      Buffer.from('{"fault":"fail","code":"not-found"}'),
-    );
+    h.handler(1, Operation.Rest, "", 0, 0, 0, Buffer.from('{"fault":"fail","code":"not-found"}'), {
+      method: 2,
+      path: "testing/faults",
+    });
     await h.next(1);
     h.handler(2, Operation.ReadWhole, UUID, 1, 0, 0, undefined);
     await h.next(2);

@@ -86,21 +86,46 @@ describe("createRequestHandler", () => {
     h.handler(5, 42 as never, UUID, 1, 0, 0, undefined);
     await h.next(1);
     expect(h.completions[0]).toMatchObject({ status: BridgeStatus.Failure });
-    expect(h.completions[0]?.message).toContain("Expected an operation code from 0 to 5 but received 42");
+    expect(h.completions[0]?.message).toContain("Expected an operation code from 0 to 6 but received 42");
   });
 
   it("serves REST routes as JSON and 404s unknown ones", async () => {
     // The route serialises whatever the status callback returns; its content is the caller's.
     const rest = createRestRoutes({ status: () => ({ ok: true }) as unknown as StatusReport });
     const h = harness({}, { rest });
-    h.handler(1, Operation.Rest, "status", 1, 0, 0, Buffer.alloc(0));
-    h.handler(2, Operation.Rest, "nope", 1, 0, 0, Buffer.alloc(0));
-    h.handler(3, Operation.Rest, "testing/faults", 2, 0, 0, Buffer.from('{"fault":"hang"}'));
+    h.handler(1, Operation.Rest, "", 0, 0, 0, Buffer.alloc(0), { method: 1, path: "status" });
+    h.handler(2, Operation.Rest, "", 0, 0, 0, Buffer.alloc(0), { method: 1, path: "nope" });
+    h.handler(3, Operation.Rest, "", 0, 0, 0, Buffer.from('{"fault":"hang"}'), {
+      method: 2,
+      path: "testing/faults",
+    });
     await h.next(3);
     const byId = new Map(h.completions.map((c) => [c.id, c]));
     expect(JSON.parse(byId.get(1)?.data?.toString() ?? "")).toEqual({ ok: true });
     expect(byId.get(2)?.status).toBe(BridgeStatus.NotFound);
     // Fault injection routes do not exist unless the configuration enables them.
+    expect(byId.get(3)?.status).toBe(BridgeStatus.NotFound);
+  });
+
+  it("routes REST calls by their own route fields, never by uuid or content type", async () => {
+    const seen: Array<[string, string]> = [];
+    const h = harness(
+      {},
+      {
+        rest: async (request) => {
+          seen.push([request.method, request.path]);
+          return { found: true, body: {} };
+        },
+      },
+    );
+    h.handler(1, Operation.Rest, "status", 1, 0, 0, Buffer.alloc(0), { method: 4, path: "testing/x" });
+    h.handler(2, Operation.Rest, "status", 1, 0, 0, Buffer.alloc(0));
+    h.handler(3, Operation.Rest, "", 0, 0, 0, Buffer.alloc(0), { method: 9, path: "status" });
+    await h.next(3);
+    expect(seen).toEqual([["DELETE", "testing/x"]]);
+    const byId = new Map(h.completions.map((c) => [c.id, c]));
+    expect(byId.get(1)?.status).toBe(BridgeStatus.Ok);
+    expect(byId.get(2)?.status).toBe(BridgeStatus.NotFound);
     expect(byId.get(3)?.status).toBe(BridgeStatus.NotFound);
   });
 });
@@ -127,5 +152,49 @@ describe("Echo (the hop benchmark's no-op)", () => {
     expect(Object.values(h.stats.snapshot()).every((op) => op.calls === 0)).toBe(true);
     // The faults are still armed for the next storage call.
     expect(faults.takeHang()).toBe(true);
+  });
+});
+
+describe("Shutdown (sent by the shim when the plugin stops)", () => {
+  it("disposes once, then completes Ok, without counters", async () => {
+    let disposed = 0;
+    const h = harness(
+      {},
+      {
+        dispose: async () => {
+          disposed++;
+        },
+      },
+    );
+    h.handler(1, Operation.Shutdown, "", 0, 0, 0, undefined);
+    await h.next(1);
+    expect(disposed).toBe(1);
+    expect(h.completions).toEqual([{ id: 1, status: BridgeStatus.Ok, message: "", data: undefined }]);
+    expect(Object.values(h.stats.snapshot()).every((op) => op.calls === 0)).toBe(true);
+  });
+
+  it("reports a failed dispose as {status, message}", async () => {
+    const h = harness(
+      {},
+      {
+        dispose: async () => {
+          throw new StorageError("unavailable", "the pool would not close");
+        },
+      },
+    );
+    h.handler(2, Operation.Shutdown, "", 0, 0, 0, undefined);
+    await h.next(1);
+    expect(h.completions[0]).toMatchObject({
+      id: 2,
+      status: BridgeStatus.Failure,
+      message: "the pool would not close",
+    });
+  });
+
+  it("completes Ok when there is nothing to dispose", async () => {
+    const h = harness({});
+    h.handler(3, Operation.Shutdown, "", 0, 0, 0, undefined);
+    await h.next(1);
+    expect(h.completions[0]).toMatchObject({ id: 3, status: BridgeStatus.Ok });
   });
 });
