@@ -9,8 +9,11 @@ import { AttachmentCodec } from "../attachments/attachment-codec.ts";
 import { StorageService } from "../attachments/storage-service.ts";
 import { describeConfiguration } from "../config/describe.ts";
 import { parsePluginConfiguration } from "../config/parse.ts";
+import type { PluginConfig } from "../config/types.ts";
 import { CryptoWorkerPool } from "../crypto/crypto-worker-pool.ts";
 import { type EnvelopeEngine, InlineEnvelopeEngine } from "../crypto/envelope-engine.ts";
+import type { IntegrityKeyring } from "../crypto/integrity-key.ts";
+import { loadIntegrityKeys } from "../crypto/integrity-key-loader.ts";
 import { CachingKeyProvider } from "../crypto/key-cache.ts";
 import { createKeyWrapper, selfTestKeyWrapper } from "../crypto/key-wrapper-factory.ts";
 import { describeError } from "../errors.ts";
@@ -97,6 +100,12 @@ async function start(): Promise<void> {
     );
     log.info(`key-encryption key: ${wrapper.description}`);
   }
+  // Integrity keys after the KEK: wrapped ones are unwrapped by it, once, here.
+  const integrityKeys = await loadIntegrityKeys(config.encryption.integrity.keys, wrapper, {
+    timeoutInMs: config.requests.operationTimeoutMs,
+    logger: log,
+  });
+  logIntegrityPolicy(config, integrityKeys);
   const engine = await createEnvelopeEngine(
     keys !== undefined ? config.runtime.cryptoThreads : 0,
     config.runtime.cryptoOffloadMinBytes,
@@ -106,6 +115,9 @@ async function start(): Promise<void> {
     allowUnencryptedReads: config.encryption.allowUnencryptedReads,
     keys,
     engine,
+    integrityKeys,
+    strictIntegrity: config.encryption.integrity.strict,
+    legacyBlobsModifiedBefore: config.encryption.integrity.legacyBlobsModifiedBefore,
   });
 
   const service = new StorageService(store, {
@@ -130,6 +142,13 @@ async function start(): Promise<void> {
       blobNamePrefix: config.storage.blobNamePrefix,
       encryption: config.encryption.enabled,
       ...(keys === undefined ? {} : { keys: keys.stats }),
+      integrity: {
+        sealingKeyId: integrityKeys.size === 0 ? null : (integrityKeys.sealing?.id ?? null),
+        keyIds: integrityKeys.size === 0 ? [] : integrityKeys.ids,
+        strict: config.encryption.integrity.strict,
+        legacyBlobsModifiedBefore:
+          config.encryption.integrity.legacyBlobsModifiedBefore?.toISOString() ?? null,
+      },
       crypto: engine.stats,
       runtime: {
         node: process.version,
@@ -143,7 +162,7 @@ async function start(): Promise<void> {
 
   // Faults exist only with the testing endpoints: the production dispatcher never sees them.
   const storage: StorageOperations = faults === undefined ? service : injectFaults(service, faults);
-  const dispose = createDispose({ keys, wrapper, engine, store, logger: log });
+  const dispose = createDispose({ keys, wrapper, integrityKeys, engine, store, logger: log });
   const handler = createRequestHandler({
     storage,
     rest,
@@ -157,6 +176,32 @@ async function start(): Promise<void> {
     watchdogTimeoutMs: config.runtime.watchdogTimeoutMs,
   });
   log.info(`ready: ${store.description}, container "${config.storage.containerName}"`);
+}
+
+/** Says at startup which blobs are written and which are read (SECURITY.md, "Choosing the settings"). */
+function logIntegrityPolicy(config: PluginConfig, integrityKeys: IntegrityKeyring): void {
+  const { integrity } = config.encryption;
+  const sealing = integrityKeys.size === 0 ? undefined : integrityKeys.sealing;
+  if (config.encryption.enabled && sealing === undefined) {
+    log.warning(
+      "EncryptionEnabled without IntegrityKeys: new blobs are envelope version 1, which anyone with write access to the container and the key-encryption key's public key can forge; configure AzureBlobStorage.IntegrityKeys (SECURITY.md)",
+    );
+  }
+  if (sealing !== undefined) {
+    log.info(
+      `integrity: new blobs are sealed with integrity key ${sealing.id} (envelope version 2); keys for reading: ${integrityKeys.ids.join(", ")}`,
+    );
+  }
+  if (integrity.strict) {
+    const cutoff = integrity.legacyBlobsModifiedBefore;
+    log.info(
+      `StrictIntegrity: envelope version 1 and plain blobs are refused${cutoff === undefined ? "" : `, except those last modified before ${cutoff.toISOString()} (LegacyBlobsModifiedBefore)`}`,
+    );
+  } else if (sealing !== undefined) {
+    log.warning(
+      "StrictIntegrity is false: envelope version 1 and plain blobs are still read, so a forgery written in those forms would be accepted (SECURITY.md)",
+    );
+  }
 }
 
 /** Crypto worker threads when a key is configured and CryptoThreads > 0, else inline. */

@@ -7,6 +7,8 @@ import type { BlobStore } from "../storage/blob-store.ts";
 export interface RuntimeResources {
   /** The data-key cache; dispose() zeroes every cached key. */
   keys?: { dispose(): void } | undefined;
+  /** The deployment integrity keys; dispose() zeroes them. */
+  integrityKeys?: { dispose(): void; readonly size: number } | undefined;
   /** The key-encryption-key wrapper; dispose() stops Key Vault's refresh timer. */
   wrapper?: { dispose?(): void } | undefined;
   engine: Pick<EnvelopeEngine, "close" | "stats">;
@@ -27,12 +29,23 @@ export function createDispose(resources: RuntimeResources): () => Promise<void> 
   };
 }
 
-async function dispose({ keys, wrapper, engine, store, logger }: RuntimeResources): Promise<void> {
+async function dispose({
+  keys,
+  integrityKeys,
+  wrapper,
+  engine,
+  store,
+  logger,
+}: RuntimeResources): Promise<void> {
   const done: string[] = [];
   // Keys first: whatever else fails, no key material outlives the runtime's storage calls.
   if (keys !== undefined) {
     keys.dispose();
     done.push("data keys zeroed");
+  }
+  if (integrityKeys !== undefined && integrityKeys.size > 0) {
+    integrityKeys.dispose();
+    done.push("integrity keys zeroed");
   }
   if (wrapper?.dispose !== undefined) {
     wrapper.dispose();

@@ -18,6 +18,14 @@ export interface StatusReport {
   encryption: boolean;
   /** The key cache's counters; absent when no key is configured. */
   keys?: KeyCacheStats;
+  /** The integrity keys (ids only) and the read policy (FORMAT.md, SECURITY.md). */
+  integrity: {
+    /** The key that seals new blobs (envelope version 2), or null: new blobs are version 1. */
+    sealingKeyId: string | null;
+    keyIds: string[];
+    strict: boolean;
+    legacyBlobsModifiedBefore: string | null;
+  };
   crypto: EnvelopeEngineStats;
   runtime: RuntimeInfo & {
     /** process.version of the embedded runtime. */

@@ -81,6 +81,10 @@ function describeEncryption(encryption: PluginConfig["encryption"]): string {
     ];
     details.push(`keyVault(${parts.join(", ")})`);
   }
+  const { integrity } = encryption;
+  details.push(
+    `integrity(keys=${integrity.keys.map((key) => (key.kind === "file" ? `file:${key.path}` : "wrapped")).join("|") || "none"}, strict=${integrity.strict}${integrity.legacyBlobsModifiedBefore === undefined ? "" : `, legacyBlobsModifiedBefore=${integrity.legacyBlobsModifiedBefore.toISOString()}`})`,
+  );
   const state = encryption.enabled ? "on" : "off";
   return details.length === 0 ? state : `${state}(${details.join(", ")})`;
 }
