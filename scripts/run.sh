@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: runs the product on this machine.
 #   set-up (idempotent) -> Azurite and the Key Vault emulator on 127.0.0.1
+#   -> a deployment integrity key, wrapped by the vault's key (once; kept in .run/)
 #   -> Orthanc with the plugin, encrypting through Key Vault (orthanc-config/development.json)
 # Prints the Orthanc URL and the container; Ctrl-C stops everything it started.
 # Ports: OABS_HTTP_PORT (8042), OABS_DICOM_PORT (4242), OABS_AZURITE_PORT (10000),
@@ -63,6 +64,14 @@ kv() { node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"u
 export OABS_KV_KID="$(kv vaultUrl)/keys/orthanc-kek" OABS_KV_CLIENT_ID="$(kv clientId)" OABS_KV_CLIENT_SECRET="$(kv clientSecret)"
 export OABS_KV_CA_FILE="$(kv caFile)" OABS_KV_AUTHORITY="$(kv authorityHost)"
 
+# A deployment integrity key (envelope version 2, SECURITY.md), wrapped by the vault's key: made
+# once with the operator CLI, kept in .run/ with the vault's state, so restarts read old blobs.
+if [ ! -s "$OABS_RUN_DIR/integrity-keys.json" ]; then
+  entry=$(OABS_INTEGRITY_KEYS='[]' node dist/cli.cjs integrity-key-new orthanc-config/development.json)
+  printf '[%s]\n' "$entry" >"$OABS_RUN_DIR/integrity-keys.json"
+fi
+export OABS_INTEGRITY_KEYS="$(cat "$OABS_RUN_DIR/integrity-keys.json")"
+
 LD_PRELOAD="$PRELOAD" /usr/sbin/Orthanc --logfile="$OABS_RUN_DIR/orthanc.log" orthanc-config/development.json &
 pids+=($!)
 orthanc_pid=$!
@@ -77,7 +86,8 @@ cat <<MSG
 
   Orthanc is ready at http://127.0.0.1:$OABS_HTTP_PORT/ (Orthanc Explorer: http://127.0.0.1:$OABS_HTTP_PORT/app/explorer.html)
   Attachments go to Azurite at http://127.0.0.1:$AZURITE_PORT/devstoreaccount1, container "orthanc",
-  encrypted under the key $OABS_KV_KID (local Key Vault emulator).
+  encrypted under the key $OABS_KV_KID (local Key Vault emulator), and sealed with
+  the integrity key in $OABS_RUN_DIR/integrity-keys.json (StrictIntegrity on).
   DICOM: AET ORTHANC on 127.0.0.1:$OABS_DICOM_PORT.  Plugin status: http://127.0.0.1:$OABS_HTTP_PORT/azure-blob-storage/status
   Logs: $OABS_RUN_DIR/orthanc.log, $OABS_RUN_DIR/azurite.log, $OABS_RUN_DIR/keyvault.log.  Press Ctrl-C to stop.
 

@@ -4,16 +4,17 @@
  * algorithm, trustedKeyIds (allow-list for rotations across keys/vaults), keyRefreshSeconds,
  * maxConcurrentRequests, and an explicit emulator mode for local development and tests.
  */
+
 import { describeStringShape, GUID_PATTERN, TENANT_ID_PATTERN } from "../auth/entra-ids.ts";
 import { KEY_NAME_PATTERN, type ParsedKeyId, parseKeyId, parseVaultOrigin } from "../crypto/key-id.ts";
 import { WRAP_ALGORITHMS } from "../crypto/key-wrapper.ts";
+import { LOOPBACK_HOSTS } from "../net/loopback.ts";
 import type { KeyVaultCredentialSettings, KeyVaultKeyRef, KeyVaultSettings } from "./types.ts";
 import {
   describeReceived,
   expectation,
   type Issues,
   isRecord,
-  LOOPBACK_HOSTS,
   ownValue,
   parseHttpUrl,
   readInteger,
@@ -117,6 +118,14 @@ export function parseKeyVaultSection(
     ? parseCredential(clientId, text("clientSecret", true), text("tenantId"), at, issues)
     : undefined;
   const trustedKeys = parseTrustedKeys(ownValue(value, "trustedKeyIds"), at("trustedKeyIds"), issues);
+  // Emulator mode trusts a private CA and skips Key Vault's challenge check: loopback only, for
+  // every vault it touches, trusted ones included.
+  const remote = trustedKeys.filter((trusted) => !LOOPBACK_HOSTS.has(new URL(trusted.vaultUrl).hostname));
+  if (emulator !== undefined && remote.length > 0) {
+    issues.push(
+      `Expected only 127.0.0.1/localhost vaults in ${at("trustedKeyIds")} with ${at("emulator")} but received ${remote.map((trusted) => trusted.vaultUrl).join(", ")}`,
+    );
+  }
   const keyRefreshSeconds =
     readNumber(ownValue(value, "keyRefreshSeconds"), at("keyRefreshSeconds"), issues, {
       min: 1,

@@ -4,18 +4,13 @@
  * identity (ManagedIdentityClientId) or the credential chain. Connection strings and SAS tokens
  * are secrets: a problem with one is described by what is wrong, never by its value.
  */
+
 import { describeStringShape, GUID_PATTERN } from "../auth/entra-ids.ts";
+import { LOOPBACK_HOSTS } from "../net/loopback.ts";
 import { CONNECTION_STRING_EXPECTATION, checkConnectionString } from "./connection-string.ts";
 import { type ConfigurationKey, keyPath, type SectionReader } from "./keys.ts";
 import type { StorageAuth } from "./types.ts";
-import {
-  describeReceived,
-  expectation,
-  type Issues,
-  LOOPBACK_HOSTS,
-  parseHttpUrl,
-  readString,
-} from "./validators.ts";
+import { describeReceived, expectation, type Issues, parseHttpUrl, readString } from "./validators.ts";
 
 const ACCOUNT_URL_EXPECTATION = "an https URL (http only for 127.0.0.1, localhost or [::1])";
 const SAS_TOKEN_EXPECTATION = "a SAS token (the query string of a SAS URL, with a sig= signature)";

@@ -11,9 +11,6 @@ const LOOKS_LIKE_SECRET = /accountkey\s*=|sharedaccesssignature\s*=|(^|[?&;])\s*
 
 export type Issues = string[];
 
-/** The host names of the loopback interface, as URL.hostname gives them: where http and emulators are allowed. */
-export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"]);
-
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -47,6 +47,7 @@ import {
   type TransportClassification,
 } from "../azure/sdk-errors.ts";
 import { StorageError } from "../errors.ts";
+import { isLoopbackUrl } from "../net/loopback.ts";
 import { PLUGIN_VERSION } from "../version.ts";
 import { zeroize } from "./data-key.ts";
 import { MAX_KEY_ID_LENGTH, parseVaultOrigin, parseVersionedKeyId } from "./key-id.ts";
@@ -297,23 +298,25 @@ class AzureKeyVaultClients implements KeyVaultClients {
         errorCode: TRY_TIMEOUT_CODE,
       }),
     ];
-    this.#keyClient = new KeyClient(vaultOrigin, options.credential, this.#clientOptions());
+    this.#keyClient = new KeyClient(vaultOrigin, options.credential, this.#clientOptions(vaultOrigin));
   }
 
   get requestCount(): number {
     return this.#requests;
   }
 
-  /** A fresh options object per client: the SDK's constructors mutate userAgentOptions. */
-  #clientOptions(): KeyClientOptions & CryptographyClientOptions {
+  /**
+   * A fresh options object per client (the SDK's constructors mutate userAgentOptions). The
+   * emulator's CA and the skipped challenge check apply to loopback vaults only: a client for any
+   * other vault verifies as in production, even in emulator mode.
+   */
+  #clientOptions(vaultOrigin: string): KeyClientOptions & CryptographyClientOptions {
     const { maxRetries, retryDelayMs, maxRetryDelayMs } = this.#options;
     return {
       retryOptions: { maxRetries, retryDelayInMs: retryDelayMs, maxRetryDelayInMs: maxRetryDelayMs },
       userAgentOptions: { userAgentPrefix: USER_AGENT_PREFIX },
       additionalPolicies: this.#policies.map((policy) => ({ policy, position: "perRetry" as const })),
-      ...(this.#agent === undefined
-        ? {}
-        : { disableChallengeResourceVerification: true, agent: this.#agent }),
+      ...emulatorClientOptions(vaultOrigin, this.#agent),
     };
   }
 
@@ -343,7 +346,11 @@ class AzureKeyVaultClients implements KeyVaultClients {
         version: parsed.keyVersion,
       },
     };
-    const client = new CryptographyClient(key, this.#options.credential, this.#clientOptions());
+    const client = new CryptographyClient(
+      key,
+      this.#options.credential,
+      this.#clientOptions(parsed.vaultUrl),
+    );
     this.#cryptoClients.set(versionedKid, client);
     while (this.#cryptoClients.size > this.#maxClients) {
       const oldest = this.#cryptoClients.keys().next();
@@ -450,6 +457,19 @@ class AzureKeyVaultClients implements KeyVaultClients {
     zeroize(Buffer.from(sdkBytes.buffer, sdkBytes.byteOffset, sdkBytes.byteLength));
     return cek;
   }
+}
+
+/**
+ * What emulator mode changes in a client's options: the emulator's CA (through `agent`) and no
+ * challenge-resource check, which 127.0.0.1 can never pass. Only for a loopback vault: a client
+ * for any other vault gets nothing, and verifies exactly as in production.
+ */
+export function emulatorClientOptions(
+  vaultOrigin: string,
+  agent: Agent | undefined,
+): { disableChallengeResourceVerification?: true; agent?: Agent } {
+  if (agent === undefined || !isLoopbackUrl(vaultOrigin)) return {};
+  return { disableChallengeResourceVerification: true, agent };
 }
 
 /** The real clients over @azure/keyvault-keys. Refuses a vault URL that is not an https origin. */

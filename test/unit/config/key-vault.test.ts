@@ -158,6 +158,15 @@ describe("the key and its vault", () => {
 describe("emulator mode (explicit, loopback only)", () => {
   const emulator = { caFile: "/tmp/ca.pem", authorityHost: "https://127.0.0.1:9443" };
 
+  it("accepts trusted keys in other loopback vaults", () => {
+    const { issues } = parse({
+      kid: "https://127.0.0.1:8443/keys/k",
+      emulator,
+      trustedKeyIds: ["https://localhost:9444/keys/old"],
+    });
+    expect(issues).toEqual([]);
+  });
+
   it("is the only way to use a loopback vault", () => {
     const { result, issues } = parse({ kid: "https://127.0.0.1:8443/keys/k", emulator });
     expect(issues).toEqual([]);
@@ -179,6 +188,14 @@ describe("emulator mode (explicit, loopback only)", () => {
     [
       { kid: "https://127.0.0.1:8443/keys/k", emulator: { authorityHost: "https://127.0.0.1:9443" } },
       `Expected a CA certificate file for ${PATH}.emulator.caFile but received none`,
+    ],
+    [
+      {
+        kid: "https://127.0.0.1:8443/keys/k",
+        emulator,
+        trustedKeyIds: ["https://localhost:8443/keys/old", `${VAULT}/keys/k`],
+      },
+      `Expected only 127.0.0.1/localhost vaults in ${PATH}.trustedKeyIds with ${PATH}.emulator but received ${VAULT}`,
     ],
   ])("rejects %j", (section, message) => {
     expect(parse(section).issues).toContain(message);

@@ -1,3 +1,4 @@
+import { Agent } from "node:https";
 import { createHttpHeaders, createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
 import {
   AggregateAuthenticationError,
@@ -7,7 +8,7 @@ import {
 } from "@azure/identity";
 import { describe, expect, it } from "vitest";
 import { redactSecrets } from "../../../src/azure/sdk-errors.ts";
-import { mapKeyVaultError } from "../../../src/crypto/keyvault-clients.ts";
+import { emulatorClientOptions, mapKeyVaultError } from "../../../src/crypto/keyvault-clients.ts";
 import { StorageError } from "../../../src/errors.ts";
 
 const KID = "https://myvault.vault.azure.net/keys/orthanc-kek/0123456789abcdef0123456789abcdef";
@@ -264,5 +265,26 @@ describe("secrets never reach a message", () => {
         expectClean(mapKeyVaultError(thrown, operation, KID));
       }
     }
+  });
+});
+
+describe("emulator mode in the Key Vault clients", () => {
+  it("relaxes the challenge check and uses the emulator's CA for loopback vaults only", () => {
+    const agent = new Agent();
+    for (const origin of ["https://127.0.0.1:8443", "https://localhost:9000", "https://[::1]:8443"]) {
+      expect(emulatorClientOptions(origin, agent)).toEqual({
+        disableChallengeResourceVerification: true,
+        agent,
+      });
+    }
+    for (const origin of [
+      "https://myvault.vault.azure.net",
+      "https://127.0.0.1.attacker.example",
+      "not a url",
+    ]) {
+      expect(emulatorClientOptions(origin, agent)).toEqual({});
+    }
+    expect(emulatorClientOptions("https://127.0.0.1:8443", undefined)).toEqual({});
+    agent.destroy();
   });
 });
