@@ -152,8 +152,8 @@ export function formatEncryptionData(wrapped: WrappedKey, iv: Buffer, library: s
   return value;
 }
 
-/** The `oabsintegrity` value: compact JSON, keys in FORMAT.md's order. */
-export function formatIntegrity(fields: {
+/** The fields of the `oabsintegrity` entry. */
+export interface IntegrityFields {
   version: EnvelopeVersion;
   /** Version 2 only. */
   integrityKeyId: string | undefined;
@@ -161,7 +161,10 @@ export function formatIntegrity(fields: {
   plaintextLength: number;
   segmentTags: Buffer;
   headerTag: Buffer;
-}): string {
+}
+
+/** The `oabsintegrity` value: compact JSON, keys in FORMAT.md's order. */
+export function formatIntegrity(fields: IntegrityFields): string {
   const sealedBy =
     fields.version === 2 ? { IntegrityKeyId: checkIntegrityKeyId(fields.integrityKeyId) } : undefined;
   return JSON.stringify({
@@ -185,14 +188,7 @@ function checkIntegrityKeyId(id: string | undefined): string {
 }
 
 /** Step 2: `oabsintegrity`, the version first (a newer version may change everything else). */
-function parseIntegrity(text: string): {
-  version: EnvelopeVersion;
-  integrityKeyId: string | undefined;
-  segmentSize: number;
-  plaintextLength: number;
-  segmentTags: Buffer;
-  headerTag: Buffer;
-} {
+function parseIntegrity(text: string): IntegrityFields {
   const integrity = parseObject(text, ENVELOPE_METADATA.integrity);
   const version = integrity.Version;
   if (typeof version === "number" && Number.isSafeInteger(version) && version > NEWEST_ENVELOPE_VERSION) {

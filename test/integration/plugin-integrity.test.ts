@@ -26,6 +26,7 @@ import {
   getBuffer,
   getJson,
   type OrthancInstance,
+  readInstanceFile,
   startOrthanc,
   uploadInstance,
 } from "../support/orthanc.ts";
@@ -88,20 +89,6 @@ async function blobNameOf(orthanc: OrthancInstance, id: string): Promise<string>
   return `${info.Uuid}.dcm`;
 }
 
-async function readFile(
-  orthanc: OrthancInstance,
-  id: string,
-): Promise<{ status: number; body: Buffer; orthancStatus?: number }> {
-  const response = await fetch(`${orthanc.url}/instances/${id}/file`);
-  const body = Buffer.from(await response.arrayBuffer());
-  if (response.ok) return { status: response.status, body };
-  return {
-    status: response.status,
-    body,
-    orthancStatus: (JSON.parse(body.toString()) as { OrthancStatus: number }).OrthancStatus,
-  };
-}
-
 /**
  * What an attacker with write access and the public key writes over a blob: a chosen DICOM,
  * under a CEK they minted and wrapped with the public key, sealed as envelope version 1 (the
@@ -149,14 +136,14 @@ describe("forgery with the public key and write access", () => {
 
     const swapped = generateMr({ seed: 7099, patientId: "FORGED-PATIENT" });
     await forgeWithPublicKey(container, name, name.slice(0, 36), swapped.bytes);
-    const refused = await readFile(orthanc, victim);
+    const refused = await readInstanceFile(orthanc, victim);
     expect(refused.status).toBe(500);
     expect(refused.orthancStatus).toBe(ORTHANC_CORRUPTED_FILE);
     expect(refused.body.includes(Buffer.from("FORGED-PATIENT"))).toBe(false);
     await orthanc.waitForLog(/StrictIntegrity refuses it/);
     for (const [index, id] of ids.entries()) {
       if (id === victim) continue;
-      const read = await readFile(orthanc, id);
+      const read = await readInstanceFile(orthanc, id);
       expect(read.status).toBe(200);
       expect(Buffer.compare(read.body, genuine[index]?.bytes ?? Buffer.alloc(0))).toBe(0);
     }
@@ -172,7 +159,7 @@ describe("forgery with the public key and write access", () => {
     const name = await blobNameOf(orthanc, ID);
     const swapped = generateMr({ seed: 7199, patientId: "FORGED-PATIENT" });
     await forgeWithPublicKey(container, name, name.slice(0, 36), swapped.bytes);
-    const served = await readFile(orthanc, ID);
+    const served = await readInstanceFile(orthanc, ID);
     expect(served.status).toBe(200);
     expect(Buffer.compare(served.body, swapped.bytes)).toBe(0);
   });
@@ -221,11 +208,11 @@ describe("forgery with one leaked CEK", () => {
       await container
         .getBlockBlobClient(name)
         .upload(forged.body, forged.body.length, { metadata: forged.metadata });
-      const refused = await readFile(orthanc, victim);
+      const refused = await readInstanceFile(orthanc, victim);
       expect(refused.status).toBe(500);
       expect(refused.orthancStatus).toBe(ORTHANC_CORRUPTED_FILE);
     }
-    const other = await readFile(orthanc, ids[0] ?? "");
+    const other = await readInstanceFile(orthanc, ids[0] ?? "");
     expect(Buffer.compare(other.body, genuine[0]?.bytes ?? Buffer.alloc(0))).toBe(0);
   });
 });
@@ -254,7 +241,7 @@ describe("upgrading a deployment", () => {
       before.workDir,
     );
     for (const [index, id] of ids.entries()) {
-      const read = await readFile(after, id);
+      const read = await readInstanceFile(after, id);
       expect(read.status).toBe(200);
       expect(Buffer.compare(read.body, old[index]?.bytes ?? Buffer.alloc(0))).toBe(0);
     }
@@ -268,7 +255,7 @@ describe("upgrading a deployment", () => {
       (names[1] ?? "").slice(0, 36),
       generateMr({ seed: 7399 }).bytes,
     );
-    const refused = await readFile(after, ids[1] ?? "");
+    const refused = await readInstanceFile(after, ids[1] ?? "");
     expect(refused.orthancStatus).toBe(ORTHANC_CORRUPTED_FILE);
     await after.waitForLog(/not before AzureBlobStorage\.LegacyBlobsModifiedBefore/);
   });

@@ -14,6 +14,7 @@ import { generateCt, generateMr } from "../support/dicom.ts";
 import {
   getJson,
   type OrthancInstance,
+  readInstanceFile,
   startOrthanc,
   startOrthancExpectingFailure,
   uploadInstance,
@@ -81,20 +82,6 @@ function kidOf(metadata: Record<string, string>): string {
     .WrappedContentKey.KeyId;
 }
 
-async function readFile(
-  orthanc: OrthancInstance,
-  id: string,
-): Promise<{ status: number; body: Buffer; orthancStatus?: number }> {
-  const response = await fetch(`${orthanc.url}/instances/${id}/file`);
-  const body = Buffer.from(await response.arrayBuffer());
-  if (response.ok) return { status: response.status, body };
-  return {
-    status: response.status,
-    body,
-    orthancStatus: (JSON.parse(body.toString()) as { OrthancStatus: number }).OrthancStatus,
-  };
-}
-
 /** A TCP listener on 127.0.0.1 that only counts the connections made to it. */
 async function listenCountingConnections(): Promise<{
   port: number;
@@ -151,7 +138,7 @@ describe("the old plugin's configuration, through Orthanc", () => {
     const { ID } = await uploadInstance(orthanc.url, ct.bytes);
     const { kid } = await blobOf(orthanc, ID, "kv-seed");
     expect(kid).toMatch(new RegExp(`^${vault.vaultUrl.replace(/[.]/g, "\\.")}/keys/${KEY}/[0-9a-f]{32}$`));
-    expect(Buffer.compare((await readFile(orthanc, ID)).body, ct.bytes)).toBe(0);
+    expect(Buffer.compare((await readInstanceFile(orthanc, ID)).body, ct.bytes)).toBe(0);
     const tags = (await getJson(`${orthanc.url}/instances/${ID}/tags?simplify`)) as Record<string, string>;
     expect(tags.SOPInstanceUID).toBe(ct.sopInstanceUid);
   });
@@ -162,7 +149,7 @@ describe("the old plugin's configuration, through Orthanc", () => {
     const ids: string[] = [];
     for (let i = 0; i < 20; i++)
       ids.push((await uploadInstance(orthanc.url, generateMr({ seed: 910 + i }).bytes)).ID);
-    for (const id of ids) expect((await readFile(orthanc, id)).status).toBe(200);
+    for (const id of ids) expect((await readInstanceFile(orthanc, id)).status).toBe(200);
     // RSA wraps run locally with the public key; unwrapped CEKs come from the pool.
     expect(stat("wrapkey")).toBe(0);
     expect(stat("unwrapkey")).toBe(0);
@@ -205,7 +192,7 @@ describe("call counts at the emulator", () => {
         const ids: string[] = [];
         for (let i = 0; i < 12; i++)
           ids.push((await uploadInstance(orthanc.url, generateMr({ seed: 950 + i }).bytes)).ID);
-        for (const id of ids) expect((await readFile(orthanc, id)).status).toBe(200);
+        for (const id of ids) expect((await readInstanceFile(orthanc, id)).status).toBe(200);
         expect(stat("wrapkey")).toBe(0);
         expect(stat("unwrapkey")).toBe(expectUnwraps);
         const status = (await getJson(`${orthanc.url}/azure-blob-storage/status`)) as {
@@ -241,16 +228,16 @@ describe("rotation", () => {
     expect(kid2).toBe(rotated.kid);
     expect(kid2).not.toBe(kid1);
 
-    expect(Buffer.compare((await readFile(orthanc, id1)).body, v1.bytes)).toBe(0);
-    expect(Buffer.compare((await readFile(orthanc, id2)).body, v2.bytes)).toBe(0);
+    expect(Buffer.compare((await readInstanceFile(orthanc, id1)).body, v1.bytes)).toBe(0);
+    expect(Buffer.compare((await readInstanceFile(orthanc, id2)).body, v2.bytes)).toBe(0);
 
     vault.setKeyAttributes(kid1, { enabled: false });
     try {
-      const refused = await readFile(orthanc, id1);
+      const refused = await readInstanceFile(orthanc, id1);
       expect(refused.status).not.toBe(200);
       expect(refused.orthancStatus).toBe(ORTHANC_STORAGE_AREA_PLUGIN);
       await orthanc.waitForLog(new RegExp(`key ${kid1.replace(/[.]/g, "\\.")} is disabled`));
-      expect(Buffer.compare((await readFile(orthanc, id2)).body, v2.bytes)).toBe(0);
+      expect(Buffer.compare((await readInstanceFile(orthanc, id2)).body, v2.bytes)).toBe(0);
     } finally {
       vault.setKeyAttributes(kid1, { enabled: true });
       await orthanc.stop();
@@ -270,7 +257,7 @@ describe("managed identity", () => {
     try {
       const ct = generateCt({ seed: 1100 });
       const { ID } = await uploadInstance(orthanc.url, ct.bytes);
-      expect(Buffer.compare((await readFile(orthanc, ID)).body, ct.bytes)).toBe(0);
+      expect(Buffer.compare((await readInstanceFile(orthanc, ID)).body, ct.bytes)).toBe(0);
       // Tokens came from the identity endpoint, never from the client-credentials flow.
       expect(stat("msi")).toBeGreaterThan(0);
       expect(stat("token")).toBe(0);
@@ -300,7 +287,7 @@ describe("allow-list", () => {
         .getBlockBlobClient()
         .upload(body, body.length, { metadata: { ...blob.metadata, encryptiondata: JSON.stringify(data) } });
       const unwrapsBefore = stat("unwrapkey");
-      const refused = await readFile(orthanc, ID);
+      const refused = await readInstanceFile(orthanc, ID);
       expect(refused.status).not.toBe(200);
       expect(refused.orthancStatus).toBe(ORTHANC_STORAGE_AREA_PLUGIN);
       await orthanc.waitForLog(
@@ -334,7 +321,7 @@ describe("outages", () => {
       );
       expect(acknowledged.size).toBe(instances.length);
       for (const [id, bytes] of acknowledged)
-        expect(Buffer.compare((await readFile(orthanc, id)).body, bytes)).toBe(0);
+        expect(Buffer.compare((await readInstanceFile(orthanc, id)).body, bytes)).toBe(0);
     } finally {
       await vault.restart();
       await orthanc.stop();
@@ -351,12 +338,12 @@ describe("outages", () => {
       const mr = generateMr({ seed: 1400 });
       const { ID } = await uploadInstance(orthanc.url, mr.bytes);
       await vault.stop();
-      const refused = await readFile(orthanc, ID);
+      const refused = await readInstanceFile(orthanc, ID);
       expect(refused.orthancStatus).toBe(ORTHANC_STORAGE_AREA_PLUGIN);
       await orthanc.waitForLog(/cannot reach Key Vault/);
       await vault.restart();
       const back = await waitFor(async () => {
-        const r = await readFile(orthanc, ID);
+        const r = await readInstanceFile(orthanc, ID);
         return r.status === 200 ? r : undefined;
       }, 30_000);
       expect(Buffer.compare(back.body, mr.bytes)).toBe(0);
@@ -375,7 +362,7 @@ describe("outages", () => {
       );
       vault.resetStats();
       vault.faults.throttle = { remaining: 3, retryAfterSeconds: 1 };
-      const reads = await Promise.all(ids.map((id) => readFile(orthanc, id)));
+      const reads = await Promise.all(ids.map((id) => readInstanceFile(orthanc, id)));
       reads.forEach((r, i) => {
         expect(Buffer.compare(r.body, instances[i]?.bytes ?? Buffer.alloc(0))).toBe(0);
       });

@@ -578,6 +578,21 @@ export async function getBuffer(url: string): Promise<Buffer> {
   return Buffer.from(await response.arrayBuffer());
 }
 
+/** GET /instances/{id}/file, with Orthanc's error status when it fails (e.g. 20, CorruptedFile). */
+export async function readInstanceFile(
+  orthanc: Pick<OrthancInstance, "url">,
+  id: string,
+): Promise<{ status: number; body: Buffer; orthancStatus?: number }> {
+  const response = await fetch(`${orthanc.url}/instances/${id}/file`);
+  const body = Buffer.from(await response.arrayBuffer());
+  if (response.ok) return { status: response.status, body };
+  return {
+    status: response.status,
+    body,
+    orthancStatus: (JSON.parse(body.toString()) as { OrthancStatus: number }).OrthancStatus,
+  };
+}
+
 export async function deleteResource(url: string): Promise<void> {
   const response = await request("DELETE", url);
   await response.arrayBuffer();

@@ -5,8 +5,6 @@
  * policy, integrity key lookup, header before unwrap, unwrap by the local key wrapper), so that
  * each one fails where the reading order says, and with the error it names.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { AttachmentCodec, type KeyProvider } from "../../../src/attachments/attachment-codec.ts";
 import type { DataKey } from "../../../src/crypto/data-key.ts";
@@ -23,13 +21,16 @@ import { LocalKeyWrapper } from "../../../src/crypto/local-key-wrapper.ts";
 import { StorageError } from "../../../src/errors.ts";
 import { MemoryBlobStore } from "../../../src/storage/memory-blob-store.ts";
 import { storageFailure } from "../../support/assertions.ts";
-
-interface Plaintext {
-  hex?: string;
-  generator?: string;
-  length: number;
-  sha256?: string;
-}
+import {
+  type KekFiles,
+  type PlaintextSpec,
+  plaintextOf as plaintextOfSpec,
+  readVectorFile,
+  sha256,
+  testKeks,
+  VERIFICATION_FAILED,
+  vectorText,
+} from "../../support/vectors.ts";
 
 interface PositiveVector {
   name: string;
@@ -38,7 +39,7 @@ interface PositiveVector {
   uuid: string;
   contentType: number;
   library: string;
-  plaintext: Plaintext;
+  plaintext: PlaintextSpec;
   wrappedKey: { keyId: string; algorithm: WrapAlgorithm; encryptedKeyB64: string };
   integrityKeyId: string;
   expected: {
@@ -71,18 +72,15 @@ interface NegativeVector {
 }
 
 interface VectorFile {
-  keks: { rsa: { file: string; keyId: string }; aes: { file: string; keyId: string } };
+  keks: KekFiles;
   integrityKeys: Record<string, { file: string; hex: string; integrityKeyId: string }>;
   reader: { trustedKeks: string[]; integrityKeys: string[]; strictIntegrity: boolean };
   positive: PositiveVector[];
   negative: NegativeVector[];
 }
 
-const VECTORS_DIR = new URL("../../vectors/", import.meta.url);
-const vectors = JSON.parse(readFileSync(new URL("envelope-v2.json", VECTORS_DIR), "utf8")) as VectorFile;
-const rsaKekPem = readFileSync(new URL(vectors.keks.rsa.file, VECTORS_DIR), "utf8");
-const aesKek = Buffer.from(readFileSync(new URL(vectors.keks.aes.file, VECTORS_DIR), "utf8").trim(), "hex");
-const VERIFICATION_FAILED = "encrypted blob failed verification";
+const vectors = readVectorFile<VectorFile>("envelope-v2.json");
+const { rsaPem: rsaKekPem, aes: aesKek } = testKeks(vectors.keks);
 /** FORMAT.md's "key-access error" is StorageError("unavailable") here (Orthanc: StorageAreaPlugin). */
 const CODES = { integrity: "integrity", "key-access": "unavailable" } as const;
 
@@ -90,7 +88,7 @@ const CODES = { integrity: "integrity", "key-access": "unavailable" } as const;
 function integrityKey(name: string): IntegrityKey {
   const entry = vectors.integrityKeys[name];
   if (entry === undefined) throw new Error(`no integrity key ${name}`);
-  const hex = readFileSync(new URL(entry.file, VECTORS_DIR), "utf8").trim();
+  const hex = vectorText(entry.file).trim();
   expect(hex).toBe(entry.hex);
   return toIntegrityKey(Buffer.from(hex, "hex"));
 }
@@ -103,18 +101,8 @@ function integrityKeyById(id: string): IntegrityKey {
   return integrityKey(name);
 }
 
-function sha256(data: Buffer): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
 function plaintextOf(vector: PositiveVector): Buffer {
-  const spec = vector.plaintext;
-  if (spec.hex !== undefined) return Buffer.from(spec.hex, "hex");
-  expect(spec.generator).toBe("byte i = i mod 251");
-  const data = Buffer.alloc(spec.length);
-  for (let i = 0; i < spec.length; i++) data[i] = i % 251;
-  expect(sha256(data)).toBe(spec.sha256);
-  return data;
+  return plaintextOfSpec(vector.plaintext);
 }
 
 function wrappedOf(vector: PositiveVector): WrappedKey {

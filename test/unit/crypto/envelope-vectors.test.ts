@@ -4,8 +4,7 @@
  * these tests breaks compatibility with blobs already stored: fix the code, not the vectors.
  */
 import { spawnSync } from "node:child_process";
-import { constants, createDecipheriv, createHash, createPublicKey, privateDecrypt } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { constants, createDecipheriv, createPublicKey, privateDecrypt } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { DataKey } from "../../../src/crypto/data-key.ts";
 import {
@@ -21,6 +20,15 @@ import { NEWEST_ENVELOPE_VERSION } from "../../../src/crypto/envelope-metadata.t
 import type { WrapAlgorithm } from "../../../src/crypto/key-wrapper.ts";
 import { StorageError } from "../../../src/errors.ts";
 import { storageFailure } from "../../support/assertions.ts";
+import {
+  type KekFiles,
+  type PlaintextSpec,
+  plaintextOf as plaintextOfSpec,
+  readVectorFile,
+  sha256,
+  testKeks,
+  VERIFICATION_FAILED,
+} from "../../support/vectors.ts";
 
 interface PositiveVector {
   name: string;
@@ -29,7 +37,7 @@ interface PositiveVector {
   uuid: string;
   contentType: number;
   library: string;
-  plaintext: { hex: string; length: number } | { generator: string; length: number; sha256: string };
+  plaintext: PlaintextSpec;
   wrappedKey: { keyId: string; algorithm: WrapAlgorithm; encryptedKeyB64: string };
   expected: {
     ciphertextLength: number;
@@ -56,29 +64,16 @@ interface NegativeVector {
 }
 
 interface VectorFile {
-  keks: { rsa: { file: string; keyId: string }; aes: { file: string; keyId: string } };
+  keks: KekFiles;
   positive: PositiveVector[];
   negative: NegativeVector[];
 }
 
-const VECTORS_DIR = new URL("../../vectors/", import.meta.url);
-const vectors = JSON.parse(readFileSync(new URL("envelope-v1.json", VECTORS_DIR), "utf8")) as VectorFile;
-const rsaKekPem = readFileSync(new URL(vectors.keks.rsa.file, VECTORS_DIR), "utf8");
-const aesKek = Buffer.from(readFileSync(new URL(vectors.keks.aes.file, VECTORS_DIR), "utf8").trim(), "hex");
-const VERIFICATION_FAILED = "encrypted blob failed verification";
-
-function sha256(data: Buffer): string {
-  return createHash("sha256").update(data).digest("hex");
-}
+const vectors = readVectorFile<VectorFile>("envelope-v1.json");
+const { rsaPem: rsaKekPem, aes: aesKek } = testKeks(vectors.keks);
 
 function plaintextOf(vector: PositiveVector): Buffer {
-  const spec = vector.plaintext;
-  if ("hex" in spec) return Buffer.from(spec.hex, "hex");
-  expect(spec.generator).toBe("byte i = i mod 251");
-  const data = Buffer.alloc(spec.length);
-  for (let i = 0; i < spec.length; i++) data[i] = i % 251;
-  expect(sha256(data)).toBe(spec.sha256);
-  return data;
+  return plaintextOfSpec(vector.plaintext);
 }
 
 function dataKeyOf(vector: PositiveVector): DataKey {
