@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "bindings.h"
+#include "buffer_limit.h"
 #include "error_map.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -155,7 +156,7 @@ Napi::Value Complete(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-// runtimeInfo() -> {restarts, generation, pending}: for the status route.
+// runtimeInfo() -> {restarts, generation, pending, maxAttachmentBytes}: for the status route.
 Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto session = SessionOf(env);
@@ -163,6 +164,7 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   result.Set("restarts", Napi::Number::New(env, static_cast<double>(RestartCount())));
   result.Set("generation", Napi::Number::New(env, static_cast<double>(session->generation)));
   result.Set("pending", Napi::Number::New(env, static_cast<double>(session->pending.Size())));
+  result.Set("maxAttachmentBytes", Napi::Number::New(env, static_cast<double>(MaxAttachmentBytes())));
   return result;
 }
 

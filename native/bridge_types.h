@@ -51,8 +51,10 @@ inline const char* OperationName(Operation op) {
 }
 
 // Status values that cross the boundary with every result; error_map.h maps them to Orthanc.
+// TooLarge is the shim's own: an input bigger than the runtime's largest Buffer (buffer_limit.h),
+// refused before it is copied or sent to JS.
 // Keep in step with `BridgeStatus` in src/bridge/status-codes.ts (test/unit/bridge/native-enums.test.ts).
-enum class BridgeStatus : int { Ok = 0, NotFound = 1, Integrity = 2, Timeout = 3, Failure = 4 };
+enum class BridgeStatus : int { Ok = 0, NotFound = 1, Integrity = 2, Timeout = 3, Failure = 4, TooLarge = 5 };
 
 // Spare bytes after a create input: room for the AES-CBC padding (one block).
 constexpr size_t kInputRoom = 16;

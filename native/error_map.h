@@ -15,6 +15,11 @@ inline OrthancPluginErrorCode ToOrthancError(BridgeStatus status) {
       return OrthancPluginErrorCode_CorruptedFile;
     case BridgeStatus::Timeout:
       return OrthancPluginErrorCode_Timeout;
+    // A limit of this storage area, not of the host: NotEnoughMemory ("the server hosting
+    // Orthanc is running out of memory") would send the operator to add RAM, which cannot help,
+    // and ParameterOutOfRange (HTTP 400) would blame a client whose file is valid.
+    case BridgeStatus::TooLarge:
+      return OrthancPluginErrorCode_StorageAreaPlugin;
     case BridgeStatus::Failure:
     default:
       return OrthancPluginErrorCode_StorageAreaPlugin;
@@ -30,6 +35,7 @@ inline BridgeStatus BridgeStatusFromInt(int value) {
     case BridgeStatus::Integrity:
     case BridgeStatus::Timeout:
     case BridgeStatus::Failure:
+    case BridgeStatus::TooLarge:
       return status;
   }
   return BridgeStatus::Failure;

@@ -1,5 +1,7 @@
 #include "movable_input.h"
 
+#include "buffer_limit.h"
+
 #include <node_buffer.h>
 
 #include <utility>
@@ -8,6 +10,9 @@ namespace oabs {
 
 Napi::Value MovableInput(Napi::Env env, v8::Isolate* isolate, std::unique_ptr<uint8_t[]> owned, size_t size,
                          size_t capacity) {
+  // The create callback refused bigger attachments already; this guards the fatal call below.
+  const Result fits = CheckInputSize("the attachment", size, MaxJsBufferBytes());
+  if (fits.status != BridgeStatus::Ok) throw Napi::Error::New(env, fits.message);
   std::shared_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
       owned.release(), capacity, [](void* bytes, size_t, void*) { delete[] static_cast<uint8_t*>(bytes); },
       nullptr);

@@ -2,6 +2,7 @@
 // Every callback copies Orthanc's arguments into a plain Request, hands it to the JS
 // runtime, waits, and maps the result through the one table in error_map.h.
 
+#include "buffer_limit.h"
 #include "error_map.h"
 #include "hop.h"
 #include "log.h"
@@ -143,6 +144,9 @@ OrthancPluginErrorCode StorageCreate(const char* uuid, const void* content, int6
     if (size < 0 || (size > 0 && content == nullptr)) {
       return Finish(*request, Result{BridgeStatus::Failure, "invalid content from Orthanc"});
     }
+    // Before the copy: JS could not take it (buffer_limit.h), and Orthanc must not wait for it.
+    const Result fits = CheckInputSize("the attachment", static_cast<uint64_t>(size), MaxAttachmentBytes());
+    if (fits.status != BridgeStatus::Ok) return Finish(*request, fits);
     // Orthanc's buffer is only valid during this call, and a timed-out call cannot take
     // it back from JS, so JS gets a private copy.
     request->inputSize = static_cast<size_t>(size);
@@ -182,6 +186,9 @@ OrthancPluginErrorCode StorageReadRange(OrthancPluginMemoryBuffer64* target, con
     request->target = target;
     request->offset = rangeStart;
     request->length = target != nullptr ? target->size : 0;
+    // JS answers with a Buffer of exactly this length, which it could not make.
+    const Result fits = CheckInputSize("the range", request->length, MaxJsBufferBytes());
+    if (fits.status != BridgeStatus::Ok) return Finish(*request, fits);
     return Finish(*request, CallRuntime(request));
   } catch (const std::bad_alloc&) {
     return OnUnexpected(OrthancPluginErrorCode_NotEnoughMemory, "readRange", uuid, "out of memory");
@@ -219,12 +226,15 @@ OrthancPluginErrorCode RestCallback(OrthancPluginRestOutput* output, const char*
     request->op = Operation::Rest;
     request->restPath = path;
     request->restMethod = static_cast<int>(http->method);
-    if (http->bodySize > 0 && http->body != nullptr) {
-      request->inputSize = http->bodySize;
-      request->input.reset(new uint8_t[http->bodySize]);
-      std::memcpy(request->input.get(), http->body, http->bodySize);
+    Result result = CheckInputSize("the request body", http->bodySize, MaxJsBufferBytes());
+    if (result.status == BridgeStatus::Ok) {
+      if (http->bodySize > 0 && http->body != nullptr) {
+        request->inputSize = http->bodySize;
+        request->input.reset(new uint8_t[http->bodySize]);
+        std::memcpy(request->input.get(), http->body, http->bodySize);
+      }
+      result = CallRuntime(request);
     }
-    const Result result = CallRuntime(request);
     OrthancPluginContext* context = OrthancContext();
     switch (result.status) {
       case BridgeStatus::Ok:
@@ -233,6 +243,10 @@ OrthancPluginErrorCode RestCallback(OrthancPluginRestOutput* output, const char*
         break;
       case BridgeStatus::NotFound:
         OrthancPluginSendHttpStatusCode(context, output, 404);
+        break;
+      case BridgeStatus::TooLarge:
+        OrthancPluginSendHttpStatus(context, output, 413, result.message.data(),
+                                    static_cast<uint32_t>(result.message.size()));
         break;
       default:
         OrthancPluginSendHttpStatus(context, output, 500, result.message.data(),

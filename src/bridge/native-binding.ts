@@ -46,6 +46,11 @@ export interface RuntimeInfo {
   restarts: number;
   generation: number;
   pending: number;
+  /**
+   * The largest attachment the shim hands to JS: the runtime's largest Buffer less the 16 spare
+   * bytes of a create input (native/buffer_limit.h). Larger ones are refused before any copy.
+   */
+  maxAttachmentBytes: number;
 }
 
 /** The Node-API binding that the shim links into the embedded runtime. */

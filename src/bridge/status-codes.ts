@@ -11,6 +11,8 @@ export const BridgeStatus = {
   Integrity: 2,
   Timeout: 3,
   Failure: 4,
+  /** Sent by the shim only: an input larger than the runtime's largest Buffer (native/buffer_limit.h). */
+  TooLarge: 5,
 } as const;
 export type BridgeStatus = (typeof BridgeStatus)[keyof typeof BridgeStatus];
 
