@@ -18,6 +18,7 @@ import {
   planRange,
   segmentSizeFor,
 } from "../../../src/crypto/envelope.ts";
+import { toIntegrityKey } from "../../../src/crypto/integrity-key.ts";
 import { StorageError } from "../../../src/errors.ts";
 
 const KiB = 1024;
@@ -360,39 +361,47 @@ describe("range reads", () => {
 });
 
 describe("metadata size budget", () => {
-  it("stays under Azure's 8 KiB in the worst case (256 tags, 4096-bit RSA key, 256-character kid)", async () => {
-    // Lc = 16 MiB exactly: 256 segments of 64 KiB, the most tags a blob can have.
-    const kid = `https://a-long-vault-name-24.vault.azure.net/keys/${"k".repeat(127)}/`.padEnd(256, "0");
-    expect(kid.length).toBe(256);
-    const worstKey: DataKey = {
-      cek: dataKey.cek,
-      wrapped: { keyId: kid, algorithm: "RSA-OAEP-256", encryptedKey: randomBytes(512) },
-    };
-    const blob = await encryptEnvelope(plaintextOf(16 * MiB - 1), worstKey, CONTEXT, {
-      library: "OrthancAzureBlobStorage 10.100.1000",
-    });
-    expect(Buffer.from(integrityOf(blob).SegmentTags, "base64").length).toBe(256 * 16);
+  it.each([
+    { version: 1, integrityKey: undefined, budget: 7020 },
+    { version: 2, integrityKey: toIntegrityKey(randomBytes(32)), budget: 7080 },
+  ])(
+    "stays under Azure's 8 KiB in the worst case, envelope version $version (256 tags, 4096-bit RSA key, 256-character kid)",
+    async ({ version, integrityKey, budget }) => {
+      // Lc = 16 MiB exactly: 256 segments of 64 KiB, the most tags a blob can have.
+      const kid = `https://a-long-vault-name-24.vault.azure.net/keys/${"k".repeat(127)}/`.padEnd(256, "0");
+      expect(kid.length).toBe(256);
+      const worstKey: DataKey = {
+        cek: dataKey.cek,
+        wrapped: { keyId: kid, algorithm: "RSA-OAEP-256", encryptedKey: randomBytes(512) },
+      };
+      const blob = await encryptEnvelope(plaintextOf(16 * MiB - 1), worstKey, CONTEXT, {
+        library: "OrthancAzureBlobStorage 10.100.1000",
+        integrityKey,
+      });
+      expect(Buffer.from(integrityOf(blob).SegmentTags, "base64").length).toBe(256 * 16);
+      expect(JSON.parse(blob.metadata.oabsintegrity ?? "{}").Version).toBe(version);
 
-    // The largest numbers a blob can carry (PlaintextLength and SegmentSize of a huge blob).
-    const integrity = (blob.metadata.oabsintegrity ?? "")
-      .replace(/"SegmentSize":\d+/, `"SegmentSize":${2 ** 40}`)
-      .replace(/"PlaintextLength":\d+/, `"PlaintextLength":${Number.MAX_SAFE_INTEGER}`);
-    const metadata: Record<string, string> = {
-      ...blob.metadata,
-      oabsintegrity: integrity,
-      orthanc_uuid: CONTEXT.uuid,
-      orthanc_content_type: String(2 ** 32 - 1),
-      plugin_format: "envelope-1",
-    };
-    let total = 0;
-    for (const [name, value] of Object.entries(metadata)) {
-      expect(value).toMatch(/^[\x20-\x7e]*$/);
-      total += Buffer.byteLength(name, "ascii") + Buffer.byteLength(value, "ascii");
-    }
-    expect(total).toBeLessThan(8192);
-    // FORMAT.md's own estimate of the worst case.
-    expect(total).toBeLessThanOrEqual(7020);
-  });
+      // The largest numbers a blob can carry (PlaintextLength and SegmentSize of a huge blob).
+      const integrity = (blob.metadata.oabsintegrity ?? "")
+        .replace(/"SegmentSize":\d+/, `"SegmentSize":${2 ** 40}`)
+        .replace(/"PlaintextLength":\d+/, `"PlaintextLength":${Number.MAX_SAFE_INTEGER}`);
+      const metadata: Record<string, string> = {
+        ...blob.metadata,
+        oabsintegrity: integrity,
+        orthanc_uuid: CONTEXT.uuid,
+        orthanc_content_type: String(2 ** 32 - 1),
+        plugin_format: `envelope-${version}`,
+      };
+      let total = 0;
+      for (const [name, value] of Object.entries(metadata)) {
+        expect(value).toMatch(/^[\x20-\x7e]*$/);
+        total += Buffer.byteLength(name, "ascii") + Buffer.byteLength(value, "ascii");
+      }
+      expect(total).toBeLessThan(8192);
+      // FORMAT.md's own estimate of the worst case of each version.
+      expect(total).toBeLessThanOrEqual(budget);
+    },
+  );
 });
 
 describe("in place (a crypto worker's own copy)", () => {
