@@ -12,6 +12,8 @@ export type StorageErrorCode =
   | "timeout"
   /** A create found a different blob already stored under the same name. */
   | "already-exists"
+  /** A conditional write found the blob changed since it was read (another ETag). */
+  | "changed"
   /** The service cannot be reached or refused us (network, 5xx, auth). */
   | "unavailable"
   /** Bad input from the caller (invalid uuid, range, ...). */

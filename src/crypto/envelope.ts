@@ -618,9 +618,9 @@ export async function decryptEnvelopeRange(
 /** What re-sealing a blob's metadata needs: the CEK (version 1) or the integrity key (version 2). */
 export interface ResealKeys {
   /** The blob's CEK, unwrapped: version 1 blobs are sealed under it. */
-  cek?: Buffer;
+  cek?: Buffer | undefined;
   /** The integrity key that the blob's IntegrityKeyId names: version 2 blobs. */
-  integrityKey?: IntegrityKey;
+  integrityKey?: IntegrityKey | undefined;
 }
 
 /**

@@ -29,6 +29,7 @@ import {
   checkRangeArguments,
   type DeleteResult,
   type DownloadedBlob,
+  type SetMetadataOptions,
 } from "./blob-store.ts";
 import { discardBody, readBody } from "./read-body.ts";
 
@@ -328,6 +329,18 @@ export class AzureBlobStore implements BlobStore {
     });
   }
 
+  async setMetadata(
+    name: string,
+    metadata: Readonly<Record<string, string>>,
+    options: SetMetadataOptions,
+  ): Promise<void> {
+    await this.#run("setMetadata", name, options, async (abortSignal) => {
+      await this.#container
+        .getBlobClient(name)
+        .setMetadata({ ...metadata }, { abortSignal, conditions: { ifMatch: options.ifMatch } });
+    });
+  }
+
   async delete(name: string, options: OperationOptions = {}): Promise<DeleteResult> {
     return this.#run("delete", name, options, async (abortSignal) => {
       try {
@@ -362,7 +375,16 @@ export class AzureBlobStore implements BlobStore {
   }
 }
 
-/** Last-Modified, set by the service on every write (the read policy's cutoff compares it). */
-function lastModifiedOf(response: { lastModified?: Date | undefined }): { lastModified?: Date } {
-  return response.lastModified === undefined ? {} : { lastModified: response.lastModified };
+/**
+ * Last-Modified (the read policy's cutoff compares it) and ETag (conditional writes name it),
+ * both set by the service on every write.
+ */
+function lastModifiedOf(response: { lastModified?: Date | undefined; etag?: string | undefined }): {
+  lastModified?: Date;
+  etag?: string;
+} {
+  return {
+    ...(response.lastModified === undefined ? {} : { lastModified: response.lastModified }),
+    ...(response.etag === undefined ? {} : { etag: response.etag }),
+  };
 }

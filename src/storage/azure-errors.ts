@@ -114,6 +114,9 @@ export function mapAzureError(
     if (status === 412 && operation === "create") {
       return fail("already-exists", "a blob already exists under this name");
     }
+    if (status === 412) {
+      return fail("changed", "the blob changed since it was read (its ETag is not the one expected)");
+    }
     if (status === 401 || status === 403) {
       return fail(
         "unavailable",

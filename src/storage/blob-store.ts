@@ -16,6 +16,13 @@ export interface BlobProperties {
   metadata: Readonly<Record<string, string>>;
   /** Last-Modified: set by the service on every write of the body or the metadata, never by a client. */
   lastModified?: Date;
+  /** ETag: changes on every write of the body or the metadata; conditional writes name it. */
+  etag?: string;
+}
+
+export interface SetMetadataOptions extends OperationOptions {
+  /** Write only if the blob's ETag is still this one; otherwise StorageError("changed"). */
+  ifMatch: string;
 }
 
 export interface DownloadedBlob {
@@ -60,6 +67,17 @@ export interface BlobStore {
 
   /** Properties only. */
   getProperties(name: string, options?: OperationOptions): Promise<BlobProperties>;
+
+  /**
+   * Replaces all of a blob's metadata, the body untouched, if its ETag is still `ifMatch`
+   * (StorageError("changed") otherwise). For metadata-only re-sealing (rewrap, the upgrade to
+   * envelope version 2).
+   */
+  setMetadata(
+    name: string,
+    metadata: Readonly<Record<string, string>>,
+    options: SetMetadataOptions,
+  ): Promise<void>;
 
   /** Deleting a missing blob succeeds with existed: false. */
   delete(name: string, options?: OperationOptions): Promise<DeleteResult>;

@@ -14,6 +14,7 @@ import {
   checkRangeArguments,
   type DeleteResult,
   type DownloadedBlob,
+  type SetMetadataOptions,
 } from "./blob-store.ts";
 
 export type MemoryBlobStoreOperation =
@@ -22,6 +23,7 @@ export type MemoryBlobStoreOperation =
   | "read"
   | "readRange"
   | "getProperties"
+  | "setMetadata"
   | "delete";
 
 export interface MemoryBlobStoreOptions {
@@ -38,10 +40,18 @@ interface StoredBlob {
   readonly metadata: Readonly<Record<string, string>>;
   /** As Azure's Last-Modified: the time of the last write (whole seconds, like the service). */
   readonly lastModified: Date;
+  /** As Azure's ETag: new on every write. */
+  readonly etag: string;
+}
+
+let writes = 0;
+function nextEtag(): string {
+  writes += 1;
+  return `"0x${writes.toString(16).toUpperCase()}"`;
 }
 
 function emptyCounts(): Record<MemoryBlobStoreOperation, number> {
-  return { initialize: 0, create: 0, read: 0, readRange: 0, getProperties: 0, delete: 0 };
+  return { initialize: 0, create: 0, read: 0, readRange: 0, getProperties: 0, setMetadata: 0, delete: 0 };
 }
 
 export class MemoryBlobStore implements BlobStore {
@@ -109,6 +119,7 @@ export class MemoryBlobStore implements BlobStore {
       data: Buffer.from(data),
       metadata: Object.freeze({ ...metadata }),
       lastModified: new Date(now),
+      etag: nextEtag(),
     });
   }
 
@@ -165,6 +176,23 @@ export class MemoryBlobStore implements BlobStore {
     );
   }
 
+  async setMetadata(
+    name: string,
+    metadata: Readonly<Record<string, string>>,
+    options: SetMetadataOptions,
+  ): Promise<void> {
+    await this.#operation("setMetadata", name, options, () => {
+      const blob = this.#get("setMetadata", name);
+      if (blob.etag !== options.ifMatch) {
+        throw new StorageError(
+          "changed",
+          `setMetadata ${name}: the blob changed since it was read (its ETag is not the one expected)`,
+        );
+      }
+      this.put(name, blob.data, metadata);
+    });
+  }
+
   async delete(name: string, options: OperationOptions = {}): Promise<DeleteResult> {
     return this.#operation("delete", name, options, () => ({ existed: this.#blobs.delete(name) }));
   }
@@ -217,5 +245,6 @@ function propertiesOf(blob: StoredBlob): BlobProperties {
     contentLength: blob.data.length,
     metadata: { ...blob.metadata },
     lastModified: new Date(blob.lastModified),
+    etag: blob.etag,
   };
 }

@@ -99,6 +99,28 @@ describe("AzureBlobStore against Azurite", () => {
     expect(deletion.code).toBe("unavailable");
   });
 
+  it("replaces metadata only while the ETag is the one read, and never the body", async () => {
+    const store = await readyStore();
+    const data = randomBytes(5000);
+    await store.create("m/one.dcm", data, { metadata: { plugin_format: "envelope-1", keep: "me" } });
+    const first = await store.getProperties("m/one.dcm");
+    expect(first.etag).toMatch(/\S/);
+    await store.setMetadata("m/one.dcm", { plugin_format: "envelope-2" }, { ifMatch: first.etag ?? "" });
+    const second = await store.read("m/one.dcm");
+    expect(second.data.equals(data)).toBe(true);
+    expect(second.properties.metadata).toEqual({ plugin_format: "envelope-2" });
+    expect(second.properties.etag).not.toBe(first.etag);
+    // A write conditional on the old ETag is refused, and changes nothing.
+    const error = await storageFailure(
+      store.setMetadata("m/one.dcm", { plugin_format: "stale" }, { ifMatch: first.etag ?? "" }),
+    );
+    expect(error.code).toBe("changed");
+    expect(error.message).toMatch(/^setMetadata m\/one\.dcm: the blob changed since it was read/);
+    expect((await store.getProperties("m/one.dcm")).metadata).toEqual({ plugin_format: "envelope-2" });
+    const missing = await storageFailure(store.setMetadata("m/none.dcm", {}, { ifMatch: "*" }));
+    expect(missing.code).toBe("not-found");
+  });
+
   it("creates, reads (body and metadata), reads ranges and deletes", async () => {
     const store = await readyStore();
     const data = randomBytes(100_000);
@@ -108,7 +130,13 @@ describe("AzureBlobStore against Azurite", () => {
     const whole = await store.read("p/one.dcm");
     expect(whole.data.equals(data)).toBe(true);
     // Last-Modified comes with every read of the properties (the read policy's cutoff uses it).
-    const properties = { contentLength: data.length, metadata, lastModified: whole.properties.lastModified };
+    const properties = {
+      contentLength: data.length,
+      metadata,
+      lastModified: whole.properties.lastModified,
+      etag: whole.properties.etag,
+    };
+    expect(whole.properties.etag).toMatch(/\S/);
     expect(whole.properties.lastModified).toBeInstanceOf(Date);
     expect(whole.properties).toEqual(properties);
     expect(await store.getProperties("p/one.dcm")).toEqual(properties);

@@ -18,7 +18,12 @@ export function describeReadRangeContract(ready: () => Promise<BlobStore>): void
       const before = Date.now();
       await store.create("p/one.dcm", data, { metadata });
       const after = Date.now();
-      const properties = { contentLength: data.length, metadata, lastModified: expect.any(Date) };
+      const properties = {
+        contentLength: data.length,
+        metadata,
+        lastModified: expect.any(Date),
+        etag: expect.any(String),
+      };
 
       const cases: Array<[number, number]> = [
         [0, 10],
@@ -52,6 +57,7 @@ export function describeReadRangeContract(ready: () => Promise<BlobStore>): void
           contentLength: 10,
           metadata: {},
           lastModified: expect.any(Date),
+          etag: expect.any(String),
         });
       }
     });

@@ -21,6 +21,7 @@ function hangingStore(): BlobStore {
     read: never,
     readRange: never,
     getProperties: never,
+    setMetadata: never,
     delete: never,
     close: async () => {},
   };

@@ -55,8 +55,12 @@ describe("mapAzureError", () => {
     expect(precondition.message).toContain("(HTTP 412, ConditionNotMet)");
   });
 
-  it("does not call a 412 outside create already-exists", () => {
-    expect(mapAzureError(httpError(412, "ConditionNotMet"), "read", BLOB).code).toBe("internal");
+  it("calls a 412 outside create a changed blob (a conditional write on a stale ETag), not already-exists", () => {
+    const error = mapAzureError(httpError(412, "ConditionNotMet"), "setMetadata", BLOB);
+    expect(error.code).toBe("changed");
+    expect(error.message).toBe(
+      `setMetadata ${BLOB}: the blob changed since it was read (its ETag is not the one expected) (HTTP 412, ConditionNotMet)`,
+    );
   });
 
   it("maps other 409s to internal with the service's first line", () => {
