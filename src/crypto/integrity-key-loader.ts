@@ -15,20 +15,11 @@ import {
   IntegrityKeyring,
   toIntegrityKey,
 } from "./integrity-key.ts";
+import { decodeKeyText32, trimWhitespace } from "./key-text.ts";
 import type { KeyWrapper } from "./key-wrapper.ts";
 
 const ENTRY = "AzureBlobStorage.IntegrityKeys";
 const MAX_FILE_BYTES = 1024;
-
-/** 64 hex digits, or canonical padded base64 of 32 bytes; surrounding whitespace is ignored. */
-export function parseIntegrityKeyText(text: string): Buffer | undefined {
-  const trimmed = text.trim();
-  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, "hex");
-  const bytes = Buffer.from(trimmed, "base64");
-  if (bytes.length === INTEGRITY_KEY_LENGTH && bytes.toString("base64") === trimmed) return bytes;
-  zeroize(bytes);
-  return undefined;
-}
 
 async function fromFile(path: string, where: string, logger: Logger | undefined): Promise<Buffer> {
   let bytes: Buffer;
@@ -56,7 +47,7 @@ async function fromFile(path: string, where: string, logger: Logger | undefined)
     );
   }
   try {
-    const key = parseIntegrityKeyText(bytes.toString("latin1"));
+    const key = decodeKeyText32(trimWhitespace(bytes));
     if (key === undefined) {
       throw new StorageError(
         "invalid-argument",

@@ -30,6 +30,7 @@ import type { OperationOptions } from "../async/operation-options.ts";
 import { StorageError } from "../errors.ts";
 import { showUntrusted } from "../logging/untrusted.ts";
 import { CEK_LENGTH, checkCekToWrap, copyUnwrappedCek, zeroize } from "./data-key.ts";
+import { decodeKeyText32, isAll, isAllHex, trimWhitespace } from "./key-text.ts";
 import {
   type KeyWrapper,
   oaepHash,
@@ -339,12 +340,16 @@ function parseKeyBytes(bytes: Buffer, source: string): LocalKey {
 
   if (bytes.includes("-----BEGIN ")) return rsaKeyFromPem(bytes, source, invalid);
 
-  if (text.length === 2 * AES_KEY_LENGTH && isAll(text, isHexDigit))
-    return aesKeyFromText(text, decodeHex, source);
-  if (text.length === 44 && isCanonicalBase64Of32Bytes(text))
-    return aesKeyFromText(text, decodeBase64, source);
+  const aes = decodeKeyText32(text);
+  if (aes !== undefined) {
+    try {
+      return aesKey(aes, source);
+    } finally {
+      zeroize(aes);
+    }
+  }
 
-  if (isAll(text, isHexDigit)) {
+  if (isAllHex(text)) {
     throw invalid(`it holds ${text.length} hex digits instead of ${2 * AES_KEY_LENGTH}`);
   }
   throw invalid(`its ${text.length} characters are neither`);
@@ -405,16 +410,6 @@ function rsaSelfTestPasses(privateKey: KeyObject, publicKey: KeyObject): boolean
   }
 }
 
-function aesKeyFromText(text: Buffer, decode: (text: Buffer, out: Buffer) => void, source: string): LocalKey {
-  const raw = Buffer.alloc(AES_KEY_LENGTH);
-  try {
-    decode(text, raw);
-    return aesKey(raw, source);
-  } finally {
-    zeroize(raw);
-  }
-}
-
 /** Copies the raw key into a KeyObject; the caller keeps (and zeroes) `raw`. */
 function aesKey(raw: Buffer, source: string): LocalKey {
   return { kind: "aes", keyId: localKeyId(raw), key: createSecretKey(raw), publicKey: undefined, source };
@@ -433,74 +428,4 @@ function firstPemLabel(bytes: Buffer): string | undefined {
     return undefined;
   }
   return label.toString("latin1");
-}
-
-/** A view of `bytes` without leading/trailing whitespace or a leading UTF-8 BOM. */
-function trimWhitespace(bytes: Buffer): Buffer {
-  let start = 0;
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
-  let end = bytes.length;
-  while (start < end && isWhitespace(bytes[start])) start++;
-  while (end > start && isWhitespace(bytes[end - 1])) end--;
-  return bytes.subarray(start, end);
-}
-
-function isWhitespace(c: number | undefined): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0b || c === 0x0c;
-}
-
-function isAll(bytes: Buffer, predicate: (c: number) => boolean): boolean {
-  for (const c of bytes) if (!predicate(c)) return false;
-  return true;
-}
-
-function isHexDigit(c: number): boolean {
-  return hexValue(c) >= 0;
-}
-
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
-  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
-  return -1;
-}
-
-function base64Value(c: number): number {
-  if (c >= 0x41 && c <= 0x5a) return c - 0x41;
-  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26;
-  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52;
-  if (c === 0x2b) return 62;
-  if (c === 0x2f) return 63;
-  return -1;
-}
-
-/** 43 base64 digits then one "=", the last digit's two low bits zero (RFC 4648 canonical form). */
-function isCanonicalBase64Of32Bytes(text: Buffer): boolean {
-  if (text.length !== 44 || text[43] !== 0x3d) return false;
-  for (let i = 0; i < 43; i++) if (base64Value(text[i] ?? 0) < 0) return false;
-  return (base64Value(text[42] ?? 0) & 0b11) === 0;
-}
-
-/** Decodes hex digits into `out` without creating a string. */
-function decodeHex(text: Buffer, out: Buffer): void {
-  for (let i = 0; i < out.length; i++) {
-    out[i] = (hexValue(text[2 * i] ?? 0) << 4) | hexValue(text[2 * i + 1] ?? 0);
-  }
-}
-
-/** Decodes checked base64 (isCanonicalBase64Of32Bytes) into `out` without creating a string. */
-function decodeBase64(text: Buffer, out: Buffer): void {
-  let bits = 0;
-  let bitCount = 0;
-  let written = 0;
-  for (let i = 0; i < text.length && written < out.length; i++) {
-    const value = base64Value(text[i] ?? 0);
-    if (value < 0) break;
-    bits = ((bits << 6) | value) & 0xffffff;
-    bitCount += 6;
-    if (bitCount >= 8) {
-      bitCount -= 8;
-      out[written++] = (bits >> bitCount) & 0xff;
-    }
-  }
 }

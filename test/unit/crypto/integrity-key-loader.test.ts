@@ -3,7 +3,8 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { integrityKeyId } from "../../../src/crypto/integrity-key.ts";
-import { loadIntegrityKeys, parseIntegrityKeyText } from "../../../src/crypto/integrity-key-loader.ts";
+import { loadIntegrityKeys } from "../../../src/crypto/integrity-key-loader.ts";
+import { decodeKeyText32 } from "../../../src/crypto/key-text.ts";
 import { LocalKeyWrapper } from "../../../src/crypto/local-key-wrapper.ts";
 import { storageFailure } from "../../support/assertions.ts";
 import { recordingLogger } from "../../support/recording-logger.ts";
@@ -129,9 +130,11 @@ describe("loadIntegrityKeys", () => {
 
   it("parses 64 hex digits or canonical base64 of 32 bytes, nothing else", () => {
     const key = randomBytes(32);
-    expect(parseIntegrityKeyText(` ${key.toString("hex").toUpperCase()}\n`)?.equals(key)).toBe(true);
-    expect(parseIntegrityKeyText(key.toString("base64"))?.equals(key)).toBe(true);
-    expect(parseIntegrityKeyText(key.toString("base64url"))).toBeUndefined();
-    expect(parseIntegrityKeyText("")).toBeUndefined();
+    const text = (value: string): Buffer => Buffer.from(value, "latin1");
+    expect(decodeKeyText32(text(key.toString("hex").toUpperCase()))?.equals(key)).toBe(true);
+    expect(decodeKeyText32(text(key.toString("base64")))?.equals(key)).toBe(true);
+    expect(decodeKeyText32(text(key.toString("base64url")))).toBeUndefined();
+    expect(decodeKeyText32(text(key.toString("hex").slice(1)))).toBeUndefined();
+    expect(decodeKeyText32(text(""))).toBeUndefined();
   });
 });
