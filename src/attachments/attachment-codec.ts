@@ -296,7 +296,7 @@ function widenToSegments(offset: number, length: number): { offset: number; leng
 }
 
 /** Prefixes StorageErrors with the operation and blob name, so every failure names its blob. */
-async function named<T>(operation: string, name: string, body: () => Promise<T>): Promise<T> {
+export async function named<T>(operation: string, name: string, body: () => Promise<T>): Promise<T> {
   try {
     return await body();
   } catch (error) {

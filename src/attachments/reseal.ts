@@ -20,7 +20,7 @@ import { StorageError } from "../errors.ts";
 import { showUntrusted } from "../logging/untrusted.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { PLUGIN_LIBRARY } from "../version.ts";
-import { ENVELOPE_FORMATS } from "./attachment-codec.ts";
+import { ENVELOPE_FORMATS, named } from "./attachment-codec.ts";
 
 export type ResealOutcome =
   /** The metadata was replaced. */
@@ -61,18 +61,6 @@ async function withCek<T>(
     return await use(cek);
   } finally {
     zeroize(cek);
-  }
-}
-
-/** Prefixes a StorageError with the operation and the blob, as the storage service does. */
-async function named<T>(operation: string, name: string, body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (error) {
-    if (error instanceof StorageError) {
-      throw new StorageError(error.code, `${operation} ${name}: ${error.message}`, { cause: error });
-    }
-    throw error;
   }
 }
 

@@ -143,8 +143,8 @@ async function start(): Promise<void> {
       encryption: config.encryption.enabled,
       ...(keys === undefined ? {} : { keys: keys.stats }),
       integrity: {
-        sealingKeyId: integrityKeys.size === 0 ? null : (integrityKeys.sealing?.id ?? null),
-        keyIds: integrityKeys.size === 0 ? [] : integrityKeys.ids,
+        sealingKeyId: integrityKeys.sealing?.id ?? null,
+        keyIds: integrityKeys.ids,
         strict: config.encryption.integrity.strict,
         legacyBlobsModifiedBefore:
           config.encryption.integrity.legacyBlobsModifiedBefore?.toISOString() ?? null,
@@ -181,7 +181,7 @@ async function start(): Promise<void> {
 /** Says at startup which blobs are written and which are read (SECURITY.md, "Choosing the settings"). */
 function logIntegrityPolicy(config: PluginConfig, integrityKeys: IntegrityKeyring): void {
   const { integrity } = config.encryption;
-  const sealing = integrityKeys.size === 0 ? undefined : integrityKeys.sealing;
+  const { sealing } = integrityKeys;
   if (config.encryption.enabled && sealing === undefined) {
     log.warning(
       "EncryptionEnabled without IntegrityKeys: new blobs are envelope version 1, which anyone with write access to the container and the key-encryption key's public key can forge; configure AzureBlobStorage.IntegrityKeys (SECURITY.md)",

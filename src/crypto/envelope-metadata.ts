@@ -93,9 +93,15 @@ export function detectBlobFormat(metadata: Readonly<Record<string, string>>): Bl
  */
 function decodeBase64(value: unknown, field: string): Buffer {
   if (typeof value !== "string") throw malformed(`${field} is not a string`);
-  const bytes = Buffer.from(value, "base64");
-  if (bytes.toString("base64") !== value) throw malformed(`${field} is not canonical padded base64`);
+  const bytes = decodeCanonicalBase64(value);
+  if (bytes === undefined) throw malformed(`${field} is not canonical padded base64`);
   return bytes;
+}
+
+/** The bytes of `value` when it is canonical padded base64 (the only form FORMAT.md allows), else undefined. */
+export function decodeCanonicalBase64(value: string): Buffer | undefined {
+  const bytes = Buffer.from(value, "base64");
+  return bytes.toString("base64") === value ? bytes : undefined;
 }
 
 function parseObject(text: string, field: string): Record<string, unknown> {

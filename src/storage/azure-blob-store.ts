@@ -252,7 +252,7 @@ export class AzureBlobStore implements BlobStore {
         properties: {
           contentLength: response.contentLength ?? data.length,
           metadata: { ...response.metadata },
-          ...lastModifiedOf(response),
+          ...writeStampOf(response),
         },
       };
     });
@@ -279,7 +279,7 @@ export class AzureBlobStore implements BlobStore {
           properties: {
             contentLength: properties.contentLength ?? 0,
             metadata: { ...properties.metadata },
-            ...lastModifiedOf(properties),
+            ...writeStampOf(properties),
           },
         };
       }
@@ -310,7 +310,7 @@ export class AzureBlobStore implements BlobStore {
       }
       return {
         data,
-        properties: { contentLength: size, metadata: { ...response.metadata }, ...lastModifiedOf(response) },
+        properties: { contentLength: size, metadata: { ...response.metadata }, ...writeStampOf(response) },
       };
     });
   }
@@ -324,7 +324,7 @@ export class AzureBlobStore implements BlobStore {
       return {
         contentLength: properties.contentLength,
         metadata: { ...properties.metadata },
-        ...lastModifiedOf(properties),
+        ...writeStampOf(properties),
       };
     });
   }
@@ -379,7 +379,7 @@ export class AzureBlobStore implements BlobStore {
  * Last-Modified (the read policy's cutoff compares it) and ETag (conditional writes name it),
  * both set by the service on every write.
  */
-function lastModifiedOf(response: { lastModified?: Date | undefined; etag?: string | undefined }): {
+function writeStampOf(response: { lastModified?: Date | undefined; etag?: string | undefined }): {
   lastModified?: Date;
   etag?: string;
 } {
