@@ -2,6 +2,7 @@
  * The configuration in one line for the startup log and `cli.cjs check-config`: every setting
  * that matters, and every secret (account key, SAS token, client secret) replaced by "<redacted>".
  */
+import { showUntrusted } from "../logging/untrusted.ts";
 import { redactConnectionString } from "./connection-string.ts";
 import type { PluginConfig, StorageAuth } from "./types.ts";
 import { redactUrl } from "./validators.ts";
@@ -61,7 +62,7 @@ function describeEncryption(encryption: PluginConfig["encryption"]): string {
   const local = encryption.localKey;
   if (local !== undefined) {
     details.push(
-      `localKeyFile=${local.writeKeyFile}${local.algorithm === undefined ? "" : `(${local.algorithm})`}, readOnlyKeyFiles=${local.readOnlyKeyFiles.length}`,
+      `localKeyFile=${showUntrusted(local.writeKeyFile)}${local.algorithm === undefined ? "" : `(${local.algorithm})`}, readOnlyKeyFiles=${local.readOnlyKeyFiles.length}`,
     );
   }
   const vault = encryption.keyVault;
@@ -83,7 +84,7 @@ function describeEncryption(encryption: PluginConfig["encryption"]): string {
   }
   const { integrity } = encryption;
   details.push(
-    `integrity(keys=${integrity.keys.map((key) => (key.kind === "file" ? `file:${key.path}` : "wrapped")).join("|") || "none"}, strict=${integrity.strict}${integrity.legacyBlobsModifiedBefore === undefined ? "" : `, legacyBlobsModifiedBefore=${integrity.legacyBlobsModifiedBefore.toISOString()}`})`,
+    `integrity(keys=${integrity.keys.map((key) => (key.kind === "file" ? `file:${showUntrusted(key.path)}` : "wrapped")).join("|") || "none"}, strict=${integrity.strict}${integrity.legacyBlobsModifiedBefore === undefined ? "" : `, legacyBlobsModifiedBefore=${integrity.legacyBlobsModifiedBefore.toISOString()}`})`,
   );
   const state = encryption.enabled ? "on" : "off";
   return details.length === 0 ? state : `${state}(${details.join(", ")})`;

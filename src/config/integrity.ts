@@ -4,8 +4,10 @@
  * LegacyBlobsModifiedBefore. Only the settings are checked here; key files are read, and
  * wrapped keys unwrapped, at startup (crypto/integrity-key-loader.ts).
  */
+import { decodeCanonicalBase64 } from "../crypto/envelope-metadata.ts";
 import { INTEGRITY_KEY_ID_PATTERN } from "../crypto/integrity-key.ts";
 import { WRAP_ALGORITHMS, type WrapAlgorithm } from "../crypto/key-wrapper.ts";
+import { quoteUntrusted } from "../logging/untrusted.ts";
 import { keyPath, type SectionReader } from "./keys.ts";
 import type { IntegrityKeySource, IntegritySettings } from "./types.ts";
 import {
@@ -25,13 +27,6 @@ const WRAPPED_FIELDS = ["KeyId", "EncryptedKey", "Algorithm", "Id"];
 /** A cutoff this far ahead of the host's clock is refused (it would accept new legacy blobs). */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 const ISO_8601_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-
-/** Standard base64 with padding, canonical only (as FORMAT.md requires of blob metadata). */
-function canonicalBase64(value: unknown): Buffer | undefined {
-  if (typeof value !== "string" || value === "") return undefined;
-  const bytes = Buffer.from(value, "base64");
-  return bytes.toString("base64") === value ? bytes : undefined;
-}
 
 function parseEntry(value: unknown, path: string, issues: Issues): IntegrityKeySource | undefined {
   if (!isRecord(value)) {
@@ -60,7 +55,13 @@ function parseEntry(value: unknown, path: string, issues: Issues): IntegrityKeyS
       return undefined;
     }
     if (unexpected.length > 0) {
-      issues.push(expectation(ENTRY_EXPECTATION, path, `also ${unexpected.join(", ")}`));
+      issues.push(
+        expectation(
+          ENTRY_EXPECTATION,
+          path,
+          `also ${unexpected.map((field) => quoteUntrusted(field, 40)).join(", ")}`,
+        ),
+      );
       return undefined;
     }
     return { kind: "file", path: file, ...(id === undefined ? {} : { id }) };
@@ -71,13 +72,19 @@ function parseEntry(value: unknown, path: string, issues: Issues): IntegrityKeyS
       expectation(
         ENTRY_EXPECTATION,
         path,
-        unexpected.length > 0 ? `also ${unexpected.join(", ")}` : "neither File nor KeyId",
+        unexpected.length > 0
+          ? `also ${unexpected.map((field) => quoteUntrusted(field, 40)).join(", ")}`
+          : "neither File nor KeyId",
       ),
     );
     return undefined;
   }
   const keyId = ownValue(value, "KeyId");
-  const encryptedKey = canonicalBase64(ownValue(value, "EncryptedKey"));
+  const encryptedKeyValue = ownValue(value, "EncryptedKey");
+  const encryptedKey =
+    typeof encryptedKeyValue === "string" && encryptedKeyValue !== ""
+      ? decodeCanonicalBase64(encryptedKeyValue)
+      : undefined;
   const algorithm = ownValue(value, "Algorithm");
   let ok = true;
   if (typeof keyId !== "string" || keyId === "") {

@@ -8,6 +8,7 @@ import type { OperationOptions } from "../async/operation-options.ts";
 import type { IntegrityKeySource } from "../config/types.ts";
 import { StorageError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
+import { showUntrusted } from "../logging/untrusted.ts";
 import { zeroize } from "./data-key.ts";
 import {
   INTEGRITY_KEY_LENGTH,
@@ -22,6 +23,7 @@ const ENTRY = "AzureBlobStorage.IntegrityKeys";
 const MAX_FILE_BYTES = 1024;
 
 async function fromFile(path: string, where: string, logger: Logger | undefined): Promise<Buffer> {
+  const shown = showUntrusted(path);
   let bytes: Buffer;
   try {
     const info = await stat(path);
@@ -29,12 +31,12 @@ async function fromFile(path: string, where: string, logger: Logger | undefined)
     if (info.size > MAX_FILE_BYTES) {
       throw new StorageError(
         "invalid-argument",
-        `${where}: integrity key file ${path} is larger than ${MAX_FILE_BYTES} bytes`,
+        `${where}: integrity key file ${shown} is larger than ${MAX_FILE_BYTES} bytes`,
       );
     }
     if ((info.mode & 0o077) !== 0) {
       logger?.warning(
-        `${where}: integrity key file ${path} can be read by other users than its owner (mode ${(info.mode & 0o777).toString(8)}); make it 600`,
+        `${where}: integrity key file ${shown} can be read by other users than its owner (mode ${(info.mode & 0o777).toString(8)}); make it 600`,
       );
     }
     bytes = await readFile(path);
@@ -43,7 +45,7 @@ async function fromFile(path: string, where: string, logger: Logger | undefined)
     const code = (error as NodeJS.ErrnoException | undefined)?.code;
     throw new StorageError(
       "invalid-argument",
-      `${where}: cannot read integrity key file ${path}: ${code ?? "read failed"}`,
+      `${where}: cannot read integrity key file ${shown}: ${code ?? "read failed"}`,
     );
   }
   try {
@@ -51,7 +53,7 @@ async function fromFile(path: string, where: string, logger: Logger | undefined)
     if (key === undefined) {
       throw new StorageError(
         "invalid-argument",
-        `${where}: integrity key file ${path} must hold 32 bytes as 64 hex digits (or padded base64), and holds something else`,
+        `${where}: integrity key file ${shown} must hold 32 bytes as 64 hex digits (or padded base64), and holds something else`,
       );
     }
     return key;

@@ -18,6 +18,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StatusReport } from "../../src/bridge/status-report.ts";
 import { encryptEnvelope } from "../../src/crypto/envelope.ts";
 import { localKeyId } from "../../src/crypto/local-key-wrapper.ts";
 import { startAzurite } from "../support/azurite.ts";
@@ -123,7 +124,12 @@ async function forgeWithPublicKey(
 
 describe("forgery with the public key and write access", () => {
   it("is refused as CorruptedFile with StrictIntegrity, and every other instance still reads", async () => {
-    const orthanc = await start("strict", { IntegrityKeys: [{ File: integrityKeyFile }] });
+    // Below the 1 MiB default, so that sealing and verifying also run on the crypto worker threads.
+    const orthanc = await start("strict", {
+      IntegrityKeys: [{ File: integrityKeyFile }],
+      CryptoThreads: 2,
+      CryptoOffloadMinKB: 64,
+    });
     const container = containerOf("strict");
     const genuine = [generateCt({ seed: 7001 }), generateMr({ seed: 7002 }), generateMr({ seed: 7003 })];
     const ids: string[] = [];
@@ -147,6 +153,10 @@ describe("forgery with the public key and write access", () => {
       expect(read.status).toBe(200);
       expect(Buffer.compare(read.body, genuine[index]?.bytes ?? Buffer.alloc(0))).toBe(0);
     }
+    // Three seals and two verifications ran on the workers, with the integrity key in their slot.
+    const status = await getJson<StatusReport>(`${orthanc.url}/azure-blob-storage/status`);
+    expect(status.crypto.offloaded).toBeGreaterThanOrEqual(5);
+    expect(status.integrity).toMatchObject({ strict: true, keyIds: [status.integrity.sealingKeyId] });
   });
 
   it("is served as genuine without StrictIntegrity: the hole the setting closes", async () => {

@@ -70,7 +70,7 @@ describe("integrity settings", () => {
     ],
     [
       { IntegrityKeys: [{ File: "/k", KeyId: "x" }] },
-      "for AzureBlobStorage.IntegrityKeys[0] but received also KeyId",
+      'for AzureBlobStorage.IntegrityKeys[0] but received also "KeyId"',
     ],
     [
       { IntegrityKeys: [{ Id: ID }] },
@@ -122,6 +122,11 @@ describe("integrity settings", () => {
     ],
   ])("refuses %j, naming the key", (section, message) => {
     expect(issuesOf(orthanc({ ...ENCRYPTED, ...section })).join("\n")).toContain(message);
+  });
+
+  it("shows a misspelt field of an entry escaped, so that a configuration cannot forge a log line", () => {
+    const issues = issuesOf(orthanc({ ...ENCRYPTED, IntegrityKeys: [{ File: "/k", "Id\nE1206 fake": 1 }] }));
+    expect(issues.join("\n")).toContain('but received also "Id\\nE1206 fake"');
   });
 
   it("refuses StrictIntegrity with encryption off", () => {

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CryptoWorkerPool } from "../../../src/crypto/crypto-worker-pool.ts";
 import type { DataKey } from "../../../src/crypto/data-key.ts";
 import { decryptEnvelope, encryptEnvelope, parseEnvelope } from "../../../src/crypto/envelope.ts";
+import { toIntegrityKey } from "../../../src/crypto/integrity-key.ts";
 import { StorageError } from "../../../src/errors.ts";
 import type { Logger } from "../../../src/logging/logger.ts";
 import { cryptoWorkerSource } from "../../support/crypto-worker-source.ts";
@@ -221,5 +222,44 @@ describe("CryptoWorkerPool input hand-over", () => {
     // Moved: the caller's view of that memory is gone.
     expect(handedOver.length).toBe(0);
     expect(pool.stats.inputsTaken).toBe(1);
+  });
+});
+
+describe("CryptoWorkerPool with a deployment integrity key (envelope version 2)", () => {
+  it("seals on a worker as version 2, verifies on a worker, and refuses the blob under another integrity key", async () => {
+    const { pool } = await startedPool(1);
+    const integrityKey = toIntegrityKey(randomBytes(32));
+    const plaintext = randomBytes(200_003);
+    const key = dataKey();
+    const sealed = await pool.encrypt(plaintext, key, LIBRARY, context, { integrityKey });
+    expect(pool.stats.offloaded).toBe(1);
+    const parsed = parseEnvelope(sealed.metadata, sealed.body.length);
+    expect(parsed).toMatchObject({ version: 2, integrityKeyId: integrityKey.id });
+    // The inline code verifies what the worker sealed, and only under that integrity key.
+    const inline = await decryptEnvelope(sealed.body, parsed, key.cek, context, { integrityKey });
+    expect(inline.equals(plaintext)).toBe(true);
+    await expect(decryptEnvelope(sealed.body, parsed, key.cek, context)).rejects.toThrow(StorageError);
+
+    // On a worker: the integrity key travels in the key slot, not in the message.
+    const onWorker = await pool.decrypt(Buffer.from(sealed.body), sealed.metadata, key.cek, context, {
+      integrityKey,
+    });
+    expect(onWorker.equals(plaintext)).toBe(true);
+    const other = toIntegrityKey(randomBytes(32));
+    const refused = await pool
+      .decrypt(Buffer.from(sealed.body), sealed.metadata, key.cek, context, {
+        integrityKey: { ...other, id: integrityKey.id },
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(refused).toBeInstanceOf(StorageError);
+    expect((refused as StorageError).code).toBe("integrity");
+    expect(pool.stats.offloaded).toBe(3);
+
+    // A job without an integrity key after one with it: the slot was zeroed, version 1 again.
+    const v1 = await pool.encrypt(randomBytes(100_000), key, LIBRARY, context);
+    expect(parseEnvelope(v1.metadata, v1.body.length).version).toBe(1);
   });
 });
